@@ -1,0 +1,115 @@
+"""Watchlist CSV loading: dedupe, uppercase, validate, and a snapshot hash.
+
+The snapshot hash identifies the exact universe a run used; it is stored in tt_watchlist_version
+and carried by every downstream artifact so a policy can be traced to its universe.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SYMBOL_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
+SYMBOL_HEADERS = ("symbol", "ticker")
+
+
+class WatchlistError(ValueError):
+    """A watchlist file that cannot be used; the message names the file, line and problem."""
+
+
+@dataclass(frozen=True)
+class WatchlistEntry:
+    symbol: str
+    exchange: str = "SMART"
+    currency: str = "USD"
+    primary_exchange: str = ""
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    entries: tuple[WatchlistEntry, ...]
+    source: str = "inline"
+    duplicates_dropped: tuple[str, ...] = field(default=())
+
+    @property
+    def symbols(self) -> list[str]:
+        return [e.symbol for e in self.entries]
+
+    @property
+    def snapshot_hash(self) -> str:
+        """Order-independent hash of the universe (symbol, exchange, currency, primary exchange)."""
+        canonical = "\n".join(
+            sorted(f"{e.symbol},{e.exchange},{e.currency},{e.primary_exchange}" for e in self.entries)
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _validate_symbol(raw: str, where: str) -> str:
+    symbol = raw.strip().upper()
+    if not symbol:
+        raise WatchlistError(f"{where}: empty symbol")
+    if not SYMBOL_PATTERN.match(symbol):
+        raise WatchlistError(f"{where}: invalid symbol {raw.strip()!r} (letters, digits, '.' or '-', at most 15)")
+    return symbol
+
+
+def parse_watchlist(text: str, source: str = "inline") -> Watchlist:
+    """Parse CSV text with a ``symbol`` (or ``ticker``) column, or one symbol per line."""
+    lines = [line for line in text.splitlines()]
+    rows = list(csv.reader(io.StringIO("\n".join(lines))))
+    if not any(any(cell.strip() for cell in row) for row in rows):
+        raise WatchlistError(f"{source}: watchlist is empty")
+    header = [cell.strip().lower() for cell in rows[0]]
+    has_header = any(h in SYMBOL_HEADERS for h in header)
+    if has_header:
+        symbol_col = next(i for i, h in enumerate(header) if h in SYMBOL_HEADERS)
+        columns = {name: header.index(name) for name in ("exchange", "currency", "primary_exchange") if name in header}
+        body = list(enumerate(rows[1:], start=2))
+    else:
+        if len(rows[0]) > 1:
+            raise WatchlistError(f"{source}: line 1: no 'symbol' column in header {rows[0]}")
+        symbol_col, columns, body = 0, {}, list(enumerate(rows, start=1))
+    seen: dict[str, WatchlistEntry] = {}
+    dropped: list[str] = []
+    for line_no, row in body:
+        if not any(cell.strip() for cell in row) or row[0].strip().startswith("#"):
+            continue
+        where = f"{source}: line {line_no}"
+        if symbol_col >= len(row):
+            raise WatchlistError(f"{where}: missing symbol column")
+        symbol = _validate_symbol(row[symbol_col], where)
+        extras = {k: (row[i].strip().upper() if i < len(row) else "") for k, i in columns.items()}
+        entry = WatchlistEntry(
+            symbol=symbol,
+            exchange=extras.get("exchange") or "SMART",
+            currency=extras.get("currency") or "USD",
+            primary_exchange=extras.get("primary_exchange", ""),
+        )
+        if len(entry.currency) != 3:
+            raise WatchlistError(f"{where}: currency {entry.currency!r} is not a 3-letter code")
+        if symbol in seen:
+            dropped.append(symbol)
+            continue
+        seen[symbol] = entry
+    if not seen:
+        raise WatchlistError(f"{source}: watchlist has no symbols")
+    return Watchlist(entries=tuple(seen.values()), source=source, duplicates_dropped=tuple(dropped))
+
+
+def load_watchlist(path: str | Path) -> Watchlist:
+    path = Path(path)
+    if not path.is_file():
+        raise WatchlistError(f"{path}: watchlist file not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise WatchlistError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    return parse_watchlist(text, source=str(path))
+
+
+def watchlist_from_symbols(symbols: list[str] | tuple[str, ...], source: str = "inline") -> Watchlist:
+    return parse_watchlist("\n".join(symbols), source=source)

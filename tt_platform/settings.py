@@ -1,0 +1,74 @@
+"""Platform settings from the environment and ``.env`` (pydantic-settings).
+
+Secrets (database passwords, IB account ids) come only from here, never from files in the
+repository. ``safe_dump`` is what may be logged or shown: it masks secrets.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+
+def default_home() -> Path:
+    return Path.cwd() / ".tt_home"
+
+
+class PlatformSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    tt_home: Path = Field(default_factory=default_home, alias="TT_HOME")
+    # None means: start the embedded PostgreSQL (pgserver) under TT_HOME.
+    tt_db_url: SecretStr | None = Field(default=None, alias="TT_DB_URL")
+    ib_host: str = Field(default="127.0.0.1", alias="IB_HOST")
+    ib_port: int = Field(default=4002, alias="IB_PORT")
+    ib_client_id: int = Field(default=17, alias="IB_CLIENT_ID")
+    ib_account: SecretStr | None = Field(default=None, alias="IB_ACCOUNT")
+    mlflow_tracking_uri: str | None = Field(default=None, alias="MLFLOW_TRACKING_URI")
+    shared_data: Path | None = Field(default=None, alias="TT_SHARED_DATA")
+
+    @property
+    def home(self) -> Path:
+        return self.tt_home.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str | None:
+        return self.tt_db_url.get_secret_value() if self.tt_db_url else None
+
+    @property
+    def mlflow_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return (self.home / "mlruns").resolve().as_uri()
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    def safe_dump(self) -> dict[str, str]:
+        """Settings fit for logs and metadata: passwords and account ids masked."""
+        db = "embedded (pgserver)"
+        if self.db_url:
+            db = make_url(self.db_url).render_as_string(hide_password=True)
+        return {
+            "TT_HOME": str(self.home),
+            "TT_DB_URL": db,
+            "IB_HOST": self.ib_host,
+            "IB_PORT": str(self.ib_port),
+            "IB_CLIENT_ID": str(self.ib_client_id),
+            "IB_ACCOUNT": "***" if self.ib_account else "",
+            "MLFLOW_TRACKING_URI": self.mlflow_uri,
+        }
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> PlatformSettings:
+    return PlatformSettings()
