@@ -97,11 +97,12 @@ class RunConfig(StrictModel):
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def with_overrides(self, **dotted: Any) -> "RunConfig":
-        """Return a copy with ``section.key=value`` overrides (CLI flags), validated again."""
+        """Return a copy with ``section.key=value`` overrides (CLI flags), validated again.
+
+        ``None`` is a value here (it unsets an optional key); leave out what is not overridden.
+        """
         data = self.model_dump(mode="json")
         for dotted_key, value in dotted.items():
-            if value is None:
-                continue
             node = data
             *parents, leaf = dotted_key.split(".")
             for part in parents:

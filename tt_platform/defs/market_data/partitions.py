@@ -1,0 +1,43 @@
+"""Bars and features are partitioned by day and symbol; symbols follow the watchlist."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+import dagster as dg
+
+from tt_platform.settings import get_settings
+
+SYMBOLS = dg.DynamicPartitionsDefinition(name="symbols")
+DAYS = dg.DailyPartitionsDefinition(start_date=get_settings().partition_start, end_offset=1)
+BAR_PARTITIONS = dg.MultiPartitionsDefinition({"date": DAYS, "symbol": SYMBOLS})
+
+
+def requested_windows(context: dg.AssetExecutionContext) -> dict[str, tuple[date, date]]:
+    """Per symbol, the first and last day this run was asked to materialize."""
+    days_by_symbol: dict[str, list[date]] = defaultdict(list)
+    for key in context.partition_keys:
+        by_dimension = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else dict(
+            zip(("date", "symbol"), str(key).split("|"))
+        )
+        days_by_symbol[by_dimension["symbol"]].append(date.fromisoformat(by_dimension["date"]))
+    return {symbol: (min(days), max(days)) for symbol, days in sorted(days_by_symbol.items())}
+
+
+def range_tags(registered_symbols: list[str], symbols: list[str], start: date, end: date) -> dict[str, str]:
+    """Run tags that ask for every (day, symbol) partition in [start, end] in ONE run.
+
+    Dagster orders a multi-partition range date-major and, within a day, by the order in which
+    symbols were registered, so the range runs from the first to the last of ``symbols`` in
+    ``registered_symbols`` order.
+    """
+    wanted = set(symbols)
+    missing = wanted - set(registered_symbols)
+    if missing:
+        raise ValueError(f"symbols not registered as partitions: {sorted(missing)}")
+    ordered = [s for s in registered_symbols if s in wanted]
+    return {
+        "dagster/asset_partition_range_start": f"{start.isoformat()}|{ordered[0]}",
+        "dagster/asset_partition_range_end": f"{end.isoformat()}|{ordered[-1]}",
+    }

@@ -1,0 +1,95 @@
+"""Out-of-sample evaluation of a trained policy against baselines, on the shared execution core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from tt_platform.config.run_config import RunConfig
+from tt_platform.core.costs import CostModel
+from tt_platform.env.factory import make_env
+from tt_platform.env.rollout import EpisodeRecord, policy_from_model, rollout
+from tt_platform.evaluation.baselines import cash, equal_weight_buy_and_hold
+from tt_platform.evaluation.metrics import performance_summary
+from tt_platform.evaluation.report import EvaluationResult, write_report
+from tt_platform.pipeline.training import PolicyRecord, env_config_for, load_market, split_index
+from tt_platform.settings import PlatformSettings
+from tt_platform.store.episodes import write_episode
+from tt_platform.training.checkpoint import load_model
+from tt_platform.training.episodes import episode_frames
+
+
+@dataclass(frozen=True)
+class EvaluationOutcome:
+    report_path: Path
+    episode_id: str
+    metrics: dict[str, dict[str, float]]
+    test_start: str
+    test_end: str
+
+    @property
+    def excess_sharpe(self) -> float:
+        return self.metrics["policy"]["sharpe"] - self.metrics["buy_and_hold"]["sharpe"]
+
+
+def evaluate(engine: Engine, config: RunConfig, policy: PolicyRecord, settings: PlatformSettings) -> EvaluationOutcome:
+    loaded = load_market(engine, config)
+    market = loaded.market
+    cut = split_index(market, config.evaluation.test_fraction)
+    # the window before the cut is observation history only; decisions start at the cut
+    env = make_env(market, env_config_for(config, episode_length=None, random_start=False))
+    model = load_model(policy.model_path)
+    record: EpisodeRecord = rollout(env, policy_from_model(model, deterministic=True), options={"start_index": cut})
+    policy_equity = record.equity_curve()
+    start_index = int(market.timestamps.get_loc(policy_equity.index[0]))
+    costs = CostModel(commission_bps=config.portfolio.commission_bps, slippage_bps=config.portfolio.slippage_bps)
+    curves = {
+        "policy": policy_equity,
+        "buy_and_hold": equal_weight_buy_and_hold(
+            market.timestamps,
+            list(market.symbols),
+            market.close,
+            start_index,
+            initial_cash=config.portfolio.capital,
+            cost_model=costs,
+            gross=min(1.0, config.portfolio.leverage_cap),
+        ),
+        "cash": cash(market.timestamps, start_index, initial_cash=config.portfolio.capital),
+    }
+    metrics = {name: performance_summary(curve, config.data.interval) for name, curve in curves.items()}
+    metrics["policy"]["turnover"] = float(np.sum(record.turnover))
+    metrics["policy"]["costs"] = float(np.sum(record.cost))
+    episode_id = f"eval-{policy.policy_id}-{policy_equity.index[0]:%Y%m%d}-{policy_equity.index[-1]:%Y%m%d}"
+    frames = episode_frames(
+        record,
+        episode_id=episode_id,
+        policy_id=policy.policy_id,
+        kind="eval",
+        seed=policy.seed,
+        config={"run_config_hash": config.config_hash},
+        metrics=metrics["policy"],
+    )
+    write_episode(engine, *frames)
+    weights = pd.DataFrame(record.target_weights, index=record.timestamps, columns=record.symbols)
+    result = EvaluationResult(
+        policy_id=policy.policy_id,
+        equity=curves,
+        metrics=metrics,
+        weights=weights,
+        lineage={
+            "policy_id": policy.policy_id,
+            "mlflow_run_id": policy.mlflow_run_id or "",
+            "feature_set_hash": policy.feature_set_hash,
+            "data_snapshot_hash": policy.data_snapshot_hash,
+            "config_hash": policy.config_hash,
+            "seed": str(policy.seed),
+            "trained_until": policy.train_end,
+        },
+        period=(str(policy_equity.index[0].date()), str(policy_equity.index[-1].date())),
+    )
+    path = write_report(result, settings.reports_dir / f"{policy.policy_id}.html")
+    return EvaluationOutcome(path, episode_id, metrics, result.period[0], result.period[1])

@@ -1,0 +1,191 @@
+"""Train a policy on stored bars and features, and register it with its full lineage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from tt_platform.config.run_config import RunConfig
+from tt_platform.env.config import EnvConfig
+from tt_platform.env.market import MarketData
+from tt_platform.features.compute import FeatureMatrix
+from tt_platform.features.drift import feature_baseline
+from tt_platform.pipeline.features import day_end, feature_set_named, load_feature_matrix
+from tt_platform.pipeline.universe import resolve_watchlist
+from tt_platform.settings import PlatformSettings
+from tt_platform.store.prices import read_bars
+from tt_platform.store.registry import latest_policy, record_policy
+from tt_platform.training.config import TrainConfig
+from tt_platform.training.tracking import MlflowTracker
+from tt_platform.training.trainer import train_policy
+from tt_platform.version import code_version
+
+
+@dataclass(frozen=True)
+class LoadedMarket:
+    market: MarketData
+    matrix: FeatureMatrix
+    watchlist_hash: str
+
+
+@dataclass(frozen=True)
+class PolicyRecord:
+    policy_id: str
+    model_path: str
+    mlflow_run_id: str | None
+    feature_set_hash: str
+    data_snapshot_hash: str
+    config_hash: str
+    seed: int
+    train_end: str
+    metrics: dict[str, float]
+
+
+def load_market(engine: Engine, config: RunConfig) -> LoadedMarket:
+    """Bars and stored features of the run's universe and range, aligned as MarketData."""
+    watchlist = resolve_watchlist(config)
+    feature_set = feature_set_named(config.training.feature_set)
+    matrix = load_feature_matrix(engine, watchlist.symbols, config.data.start, config.data.end, feature_set)
+    bars = read_bars(
+        engine,
+        watchlist.symbols,
+        pd.Timestamp(config.data.start, tz="UTC"),
+        day_end(config.data.end),
+        interval=config.data.interval,
+        adjusted=config.data.adjusted,
+    )
+    return LoadedMarket(MarketData.from_frames(bars, matrix), matrix, watchlist.snapshot_hash)
+
+
+def split_index(market: MarketData, test_fraction: float) -> int:
+    """First bar of the out-of-sample segment: training never sees it or anything after it."""
+    n_test = max(int(round(market.n_steps * test_fraction)), 2)
+    return market.n_steps - n_test
+
+
+def env_config_for(config: RunConfig, **overrides: object) -> EnvConfig:
+    portfolio, training = config.portfolio, config.training
+    values = {
+        "window_size": training.window_size,
+        "episode_length": training.episode_length,
+        "random_start": training.episode_length is not None,
+        "initial_cash": portfolio.capital,
+        "long_only": portfolio.long_only,
+        "leverage_cap": portfolio.leverage_cap,
+        "per_symbol_cap": min(portfolio.per_symbol_cap, portfolio.leverage_cap),
+        "risk_target": portfolio.risk_target,
+        "commission_bps": portfolio.commission_bps,
+        "slippage_bps": portfolio.slippage_bps,
+        "max_drawdown": portfolio.max_drawdown,
+    }
+    values.update(overrides)
+    return EnvConfig(**values)
+
+
+def train_config_for(config: RunConfig) -> TrainConfig:
+    training = config.training
+    n_steps = 256
+    return TrainConfig(
+        algo=training.algo,
+        total_timesteps=training.total_timesteps,
+        n_envs=training.n_envs,
+        seed=training.seed,
+        n_steps=n_steps,
+        batch_size=min(64, n_steps * training.n_envs),
+    )
+
+
+def policy_id_for(config: RunConfig, feature_set_hash: str, data_hash: str) -> str:
+    """Deterministic: the same data, features, config and seed name the same policy."""
+    digest = hashlib.sha256(f"{config.config_hash}|{feature_set_hash}|{data_hash}".encode()).hexdigest()[:10]
+    return f"{config.training.algo}-{digest}-s{config.training.seed}"
+
+
+def train(
+    engine: Engine,
+    config: RunConfig,
+    settings: PlatformSettings,
+    *,
+    tracker: MlflowTracker | None,
+    resume_checkpoint: Path | None = None,
+    progress: bool = False,
+) -> PolicyRecord:
+    loaded = load_market(engine, config)
+    cut = split_index(loaded.market, config.evaluation.test_fraction)
+    train_market = loaded.market.take(slice(0, cut))
+    data_hash = train_market.data_hash()
+    policy_id = policy_id_for(config, loaded.matrix.feature_set_hash, data_hash)
+    lineage = {
+        "policy_id": policy_id,
+        "feature_set_hash": loaded.matrix.feature_set_hash,
+        "data_snapshot_hash": data_hash,
+        "watchlist_hash": loaded.watchlist_hash,
+        "config_hash": config.config_hash,
+        "seed": str(config.training.seed),
+        "code_version": code_version(),
+        "train_start": str(train_market.timestamps[0]),
+        "train_end": str(train_market.timestamps[-1]),
+    }
+    drift_baseline = feature_baseline(loaded.matrix.slice_time(None, train_market.timestamps[-1]))
+    result = train_policy(
+        train_market,
+        env_config_for(config),
+        train_config_for(config),
+        tracker=tracker,
+        checkpoint_dir=settings.artifacts_dir / "policies" / policy_id,
+        resume_checkpoint=resume_checkpoint,
+        progress=progress,
+        lineage=lineage,
+        drift_baseline=drift_baseline,
+    )
+    record = PolicyRecord(
+        policy_id=policy_id,
+        model_path=str(result.model_path),
+        mlflow_run_id=result.mlflow_run_id,
+        feature_set_hash=loaded.matrix.feature_set_hash,
+        data_snapshot_hash=data_hash,
+        config_hash=config.config_hash,
+        seed=config.training.seed,
+        train_end=lineage["train_end"],
+        metrics={k: float(v) for k, v in result.metrics.items()},
+    )
+    record_policy(
+        engine,
+        policy_id=policy_id,
+        mlflow_run_id=result.mlflow_run_id,
+        algo=config.training.algo,
+        feature_set_hash=record.feature_set_hash,
+        data_snapshot_hash=data_hash,
+        config_hash=config.config_hash,
+        config=json.loads(config.model_dump_json()),
+        seed=config.training.seed,
+        code_version=lineage["code_version"],
+        model_uri=record.model_path,
+    )
+    return record
+
+
+def latest_policy_record(engine: Engine, config: RunConfig) -> PolicyRecord:
+    """The newest policy trained with this run config, from tt_policy."""
+    row = latest_policy(engine, config_hash=config.config_hash)
+    if row is None:
+        raise LookupError(
+            f"no trained policy for run config {config.name!r} (hash {config.config_hash}); "
+            "materialize trained_policy first (tt train)"
+        )
+    return PolicyRecord(
+        policy_id=row["policy_id"],
+        model_path=row["model_uri"],
+        mlflow_run_id=row["mlflow_run_id"],
+        feature_set_hash=row["feature_set_hash"],
+        data_snapshot_hash=row["data_snapshot_hash"],
+        config_hash=row["config_hash"],
+        seed=int(row["seed"]),
+        train_end=str(row.get("train_end", "")),
+        metrics={},
+    )

@@ -1,0 +1,47 @@
+"""Process set-up shared by the ``tt`` CLI and ``make ui``: where Dagster keeps its state.
+
+Dagster's instance (dagster.yaml at the repository root) reads its database URL and folders from
+the environment; this module derives them from the platform settings, so the embedded PostgreSQL
+serves Dagster's storage too and a fresh machine needs nothing but TT_HOME.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tt_platform.settings import PlatformSettings
+from tt_platform.store.engine import database_url
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def dagster_home() -> Path:
+    configured = os.environ.get("DAGSTER_HOME")
+    home = Path(configured) if configured else REPO_ROOT
+    if not (home / "dagster.yaml").is_file():
+        raise FileNotFoundError(
+            f"{home / 'dagster.yaml'} not found: run from a clone of tt-platform or set DAGSTER_HOME "
+            "to a folder holding the platform's dagster.yaml"
+        )
+    return home
+
+
+def dagster_environment(settings: PlatformSettings) -> dict[str, str]:
+    """The variables dagster.yaml reads, for this process and the ones it starts."""
+    state = settings.home / "dagster"
+    return {
+        "DAGSTER_HOME": str(dagster_home()),
+        "TT_HOME": str(settings.home),
+        "TT_DAGSTER_PG_URL": database_url(settings),
+        "TT_DAGSTER_STORAGE": str(state / "storage"),
+        "TT_DAGSTER_COMPUTE_LOGS": str(state / "compute_logs"),
+    }
+
+
+def prepare_dagster(settings: PlatformSettings) -> dict[str, str]:
+    env = dagster_environment(settings)
+    for folder in (env["TT_DAGSTER_STORAGE"], env["TT_DAGSTER_COMPUTE_LOGS"]):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    os.environ.update(env)
+    return env
