@@ -41,6 +41,12 @@ def _stable_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
+def _stream(*parts: object) -> np.random.Generator:
+    """One generator per quantity: sequential draws make a shorter path a prefix of a longer
+    one, so bars never depend on how far past them the request reaches."""
+    return np.random.default_rng(_stable_seed(*parts))
+
+
 @lru_cache(maxsize=4)
 def _sessions(end: pd.Timestamp) -> pd.DatetimeIndex:
     calendar = xcals.get_calendar("XNYS", start=EPOCH.strftime("%Y-%m-%d"))
@@ -49,16 +55,15 @@ def _sessions(end: pd.Timestamp) -> pd.DatetimeIndex:
 
 @lru_cache(maxsize=8)
 def _market_path(seed: int, n: int, model: RegimeModel) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(_stable_seed("market", seed))
     transitions = np.asarray(model.transitions)
     regimes = np.empty(n, dtype=np.int8)
     state = 1
-    draws = rng.random(n)
+    draws = _stream("market-regime", seed).random(n)
     for i in range(n):
         regimes[i] = state
         state = int(np.searchsorted(np.cumsum(transitions[state]), draws[i]))
         state = min(state, len(model.vols) - 1)
-    shocks = rng.standard_normal(n)
+    shocks = _stream("market-shock", seed).standard_normal(n)
     returns = np.asarray(model.drifts)[regimes] + np.asarray(model.vols)[regimes] * shocks
     return returns, regimes
 
@@ -74,20 +79,24 @@ def market_regimes(start: str | pd.Timestamp, end: str | pd.Timestamp, seed: int
 def _symbol_daily(symbol: str, seed: int, sessions: pd.DatetimeIndex, model: RegimeModel) -> pd.DataFrame:
     n = len(sessions)
     market, _ = _market_path(seed, n, model)
-    rng = np.random.default_rng(_stable_seed("symbol", seed, symbol))
-    beta = rng.uniform(0.6, 1.4)
-    idio_vol = rng.uniform(0.006, 0.018)
-    alpha = rng.normal(0.0, 0.0002)
-    log_ret = alpha + beta * market + idio_vol * rng.standard_normal(n)
-    start_price = float(np.exp(rng.uniform(np.log(20), np.log(400))))
+    params = _stream("symbol-params", seed, symbol)
+    beta = params.uniform(0.6, 1.4)
+    idio_vol = params.uniform(0.006, 0.018)
+    alpha = params.normal(0.0, 0.0002)
+    start_price = float(np.exp(params.uniform(np.log(20), np.log(400))))
+    base_volume = params.uniform(2e5, 5e6)
+
+    def noise(name: str) -> np.ndarray:
+        return _stream(name, seed, symbol).standard_normal(n)
+
+    log_ret = alpha + beta * market + idio_vol * noise("idio")
     close = start_price * np.exp(np.cumsum(log_ret))
     prev_close = np.concatenate([[start_price], close[:-1]])
-    open_ = prev_close * np.exp(0.25 * idio_vol * rng.standard_normal(n))
-    wick = np.abs(rng.standard_normal((2, n))) * (0.4 * np.abs(log_ret) + 0.3 * idio_vol)
-    high = np.maximum(open_, close) * np.exp(wick[0])
-    low = np.minimum(open_, close) * np.exp(-wick[1])
-    base_volume = rng.uniform(2e5, 5e6)
-    volume = np.round(base_volume * np.exp(0.3 * rng.standard_normal(n)) * (1 + 20 * np.abs(log_ret)))
+    open_ = prev_close * np.exp(0.25 * idio_vol * noise("gap"))
+    body = 0.4 * np.abs(log_ret) + 0.3 * idio_vol
+    high = np.maximum(open_, close) * np.exp(np.abs(noise("upper-wick")) * body)
+    low = np.minimum(open_, close) * np.exp(-np.abs(noise("lower-wick")) * body)
+    volume = np.round(base_volume * np.exp(0.3 * noise("volume")) * (1 + 20 * np.abs(log_ret)))
     return pd.DataFrame(
         {
             "symbol": symbol,

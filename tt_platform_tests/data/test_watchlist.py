@@ -1,0 +1,52 @@
+import pytest
+
+from tt_platform.data.watchlist import WatchlistError, load_watchlist, parse_watchlist, watchlist_from_symbols
+
+
+def test_dedupe_uppercase_and_extra_columns(tmp_path):
+    path = tmp_path / "wl.csv"
+    path.write_text("symbol,exchange,currency\nspy,smart,usd\nQQQ,,\n spy ,SMART,USD\n\n# comment\nbrk.b,NYSE,USD\n")
+    watchlist = load_watchlist(path)
+    assert watchlist.symbols == ["SPY", "QQQ", "BRK.B"]
+    assert watchlist.duplicates_dropped == ("SPY",)
+    assert watchlist.entries[2].exchange == "NYSE"
+    assert watchlist.entries[1].currency == "USD"
+
+
+def test_headerless_one_symbol_per_line():
+    assert parse_watchlist("aapl\nmsft\n").symbols == ["AAPL", "MSFT"]
+
+
+def test_snapshot_hash_is_order_independent_and_content_sensitive():
+    a = watchlist_from_symbols(["SPY", "QQQ"])
+    b = watchlist_from_symbols(["QQQ", "SPY"])
+    c = watchlist_from_symbols(["SPY", "IWM"])
+    assert a.snapshot_hash == b.snapshot_hash
+    assert a.snapshot_hash != c.snapshot_hash
+    assert len(a.snapshot_hash) == 16
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("symbol\nSPY\nBAD SYMBOL\n", "line 3: invalid symbol 'BAD SYMBOL'"),
+        ("symbol\n", "watchlist has no symbols"),
+        ("", "watchlist is empty"),
+        ("name,weight\nSPY,1\n", "line 1: no 'symbol' column"),
+        ("symbol,currency\nSPY,DOLLARS\n", "line 2: currency 'DOLLARS'"),
+    ],
+)
+def test_errors_name_source_line_and_problem(text, expected):
+    with pytest.raises(WatchlistError) as error:
+        parse_watchlist(text, source="my.csv")
+    assert "my.csv" in str(error.value)
+    assert expected in str(error.value)
+
+
+def test_missing_and_binary_files(tmp_path):
+    with pytest.raises(WatchlistError, match="not found"):
+        load_watchlist(tmp_path / "absent.csv")
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(WatchlistError, match="not UTF-8"):
+        load_watchlist(binary)
