@@ -169,9 +169,14 @@ def mlflow_ui(port: int = typer.Option(5000, "--port")) -> None:
     """Start the MLflow UI on the platform's tracking store."""
     settings = get_settings()
     typer.echo(f"MLflow UI on http://127.0.0.1:{port} (store {settings.mlflow_uri})")
+    from tt_platform.training.tracking import resolve_backend
+
+    backend = resolve_backend(settings.mlflow_uri)
     mlflow = Path(sys.executable).with_name("mlflow")
-    uri = settings.mlflow_uri
-    os.execv(str(mlflow), [str(mlflow), "ui", "--backend-store-uri", uri, "-h", "127.0.0.1", "-p", str(port)])
+    command = [str(mlflow), "ui", "--backend-store-uri", backend.store_uri, "-h", "127.0.0.1", "-p", str(port)]
+    if backend.artifact_location:
+        command += ["--default-artifact-root", backend.artifact_location]
+    os.execv(str(mlflow), command)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def _register_symbols(instance: dg.DagsterInstance, symbols: list[str]) -> list[
 def _materialized_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, str]]:
     assets: dict[str, dict[str, str]] = {}
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
+        materialization = event.step_materialization_data.materialization
         name = materialization.asset_key.to_user_string()
         assets[name] = {k: str(getattr(v, "value", v)) for k, v in materialization.metadata.items()}
     for event in result.all_events:

@@ -73,7 +73,7 @@ def evaluate(engine: Engine, config: RunConfig, policy: PolicyRecord, settings: 
         config={"run_config_hash": config.config_hash},
         metrics=metrics["policy"],
     )
-    write_episode(engine, *frames)
+    write_episode(engine, frames.episode, frames.actions, frames.rewards, frames.equity, frames.target_weights)
     weights = pd.DataFrame(record.target_weights, index=record.timestamps, columns=record.symbols)
     result = EvaluationResult(
         policy_id=policy.policy_id,

@@ -9,21 +9,12 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from tt_platform.features.compute import FeatureMatrix, compute_features
-from tt_platform.features.sets import basic_feature_set, full_feature_set
 from tt_platform.features.spec import FeatureSet
 from tt_platform.store.features import read_features_long, write_features_long
 from tt_platform.store.prices import read_bars
 
-FEATURE_SETS = {"basic": basic_feature_set, "full": full_feature_set}
 # calendar days per bar, generously, so the warmup history loaded always covers the bars needed
 CALENDAR_DAYS_PER_BAR = {"1d": 1.6, "1h": 0.4, "30min": 0.2, "5min": 0.05, "1min": 0.02}
-
-
-def feature_set_named(name: str) -> FeatureSet:
-    try:
-        return FEATURE_SETS[name]()
-    except KeyError:
-        raise ValueError(f"unknown feature set {name!r}; known: {sorted(FEATURE_SETS)}") from None
 
 
 def warmup_start(start: date, feature_set: FeatureSet, interval: str) -> pd.Timestamp:
@@ -66,7 +57,8 @@ def build_features(
     if bars.empty:
         return FeatureSummary(0, feature_set.hash, len(feature_set.features), 0, "", "")
     matrix = compute_features(bars, feature_set)
-    long = matrix.to_long()
+    # the store takes plain text columns; to_long hands out categoricals for memory
+    long = matrix.to_long().astype({"instrument": str, "feature": str})
     in_window = (long["ts"] >= pd.Timestamp(start, tz="UTC")) & (long["ts"] <= day_end(end)) & long["instrument"].isin(symbols)
     long = long.loc[in_window]
     rows = write_features_long(engine, long.assign(feature_set_hash=matrix.feature_set_hash))

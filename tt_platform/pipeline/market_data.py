@@ -92,7 +92,8 @@ def ingest(
             continue
         symbol_bars = bars[bars["symbol"] == symbol]
         rows += replace_partition(
-            engine, symbol, lo, hi, symbol_bars, source=data.source, interval=data.interval, adjusted=data.adjusted
+            engine, symbol_bars, symbols=symbol, start=lo, end=hi,
+            source=data.source, interval=data.interval, adjusted=data.adjusted,
         )
     return IngestSummary(
         symbols=tuple(symbols),

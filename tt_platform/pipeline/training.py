@@ -15,15 +15,16 @@ from tt_platform.env.config import EnvConfig
 from tt_platform.env.market import MarketData
 from tt_platform.features.compute import FeatureMatrix
 from tt_platform.features.drift import feature_baseline
-from tt_platform.pipeline.features import day_end, feature_set_named, load_feature_matrix
+from tt_platform.features.sets import get_feature_set
+from tt_platform.pipeline.features import day_end, load_feature_matrix
 from tt_platform.pipeline.universe import resolve_watchlist
 from tt_platform.settings import PlatformSettings
 from tt_platform.store.prices import read_bars
-from tt_platform.store.registry import latest_policy, record_policy
+from tt_platform.store.policies import list_policies, register_policy
 from tt_platform.training.config import TrainConfig
 from tt_platform.training.tracking import MlflowTracker
 from tt_platform.training.trainer import train_policy
-from tt_platform.version import code_version
+from tt_platform.training.checkpoint import code_version
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class PolicyRecord:
     policy_id: str
     model_path: str
     mlflow_run_id: str | None
+    mlflow_run_url: str | None
     feature_set_hash: str
     data_snapshot_hash: str
     config_hash: str
@@ -49,7 +51,7 @@ class PolicyRecord:
 def load_market(engine: Engine, config: RunConfig) -> LoadedMarket:
     """Bars and stored features of the run's universe and range, aligned as MarketData."""
     watchlist = resolve_watchlist(config)
-    feature_set = feature_set_named(config.training.feature_set)
+    feature_set = get_feature_set(config.training.feature_set)
     matrix = load_feature_matrix(engine, watchlist.symbols, config.data.start, config.data.end, feature_set)
     bars = read_bars(
         engine,
@@ -147,6 +149,7 @@ def train(
         policy_id=policy_id,
         model_path=str(result.model_path),
         mlflow_run_id=result.mlflow_run_id,
+        mlflow_run_url=result.mlflow_run_url,
         feature_set_hash=loaded.matrix.feature_set_hash,
         data_snapshot_hash=data_hash,
         config_hash=config.config_hash,
@@ -154,38 +157,43 @@ def train(
         train_end=lineage["train_end"],
         metrics={k: float(v) for k, v in result.metrics.items()},
     )
-    record_policy(
+    register_policy(
         engine,
-        policy_id=policy_id,
-        mlflow_run_id=result.mlflow_run_id,
-        algo=config.training.algo,
-        feature_set_hash=record.feature_set_hash,
-        data_snapshot_hash=data_hash,
-        config_hash=config.config_hash,
-        config=json.loads(config.model_dump_json()),
-        seed=config.training.seed,
-        code_version=lineage["code_version"],
-        model_uri=record.model_path,
+        {
+            "policy_id": policy_id,
+            "mlflow_run_id": result.mlflow_run_id,
+            "algo": config.training.algo,
+            "feature_set_hash": record.feature_set_hash,
+            "data_snapshot_hash": data_hash,
+            "config_hash": config.config_hash,
+            "config": json.loads(config.model_dump_json()) | {"lineage": lineage},
+            "seed": config.training.seed,
+            "code_version": lineage["code_version"],
+            "model_uri": record.model_path,
+        },
     )
     return record
 
 
 def latest_policy_record(engine: Engine, config: RunConfig) -> PolicyRecord:
     """The newest policy trained with this run config, from tt_policy."""
-    row = latest_policy(engine, config_hash=config.config_hash)
-    if row is None:
+    policies = list_policies(engine)
+    matching = policies[policies["config_hash"] == config.config_hash] if len(policies) else policies
+    if matching.empty:
         raise LookupError(
             f"no trained policy for run config {config.name!r} (hash {config.config_hash}); "
             "materialize trained_policy first (tt train)"
         )
+    row = matching.iloc[0]  # newest first
     return PolicyRecord(
         policy_id=row["policy_id"],
         model_path=row["model_uri"],
         mlflow_run_id=row["mlflow_run_id"],
+        mlflow_run_url=None,
         feature_set_hash=row["feature_set_hash"],
         data_snapshot_hash=row["data_snapshot_hash"],
         config_hash=row["config_hash"],
         seed=int(row["seed"]),
-        train_end=str(row.get("train_end", "")),
+        train_end=str(row["config"].get("lineage", {}).get("train_end", "")),
         metrics={},
     )

@@ -1,6 +1,5 @@
 """The evaluation report: the latest policy out of sample against buy-and-hold and cash."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,12 +1,12 @@
 """Features per (day, symbol) partition, computed from stored bars with the warmup they need."""
 
-from __future__ import annotations
 
 import dagster as dg
 
 from tt_platform.defs.market_data.partitions import BAR_PARTITIONS, requested_windows
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
-from tt_platform.pipeline.features import build_features, feature_set_named
+from tt_platform.features.sets import get_feature_set
+from tt_platform.pipeline.features import build_features
 from tt_platform.pipeline.universe import resolve_watchlist
 
 
@@ -19,7 +19,7 @@ from tt_platform.pipeline.universe import resolve_watchlist
 )
 def features(context: dg.AssetExecutionContext, platform: PlatformResource, run_config: RunConfigResource) -> dg.MaterializeResult:
     config = run_config.load()
-    feature_set = feature_set_named(config.training.feature_set)
+    feature_set = get_feature_set(config.training.feature_set)
     universe = resolve_watchlist(config).symbols
     windows = requested_windows(context)
     # one computation per distinct window: a range run asks every symbol for the same days

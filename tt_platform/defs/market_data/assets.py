@@ -1,6 +1,5 @@
 """Bars: per (day, symbol) partition, fetched from the configured source into tt_prices."""
 
-from __future__ import annotations
 
 import dagster as dg
 

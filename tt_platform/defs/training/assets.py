@@ -1,6 +1,5 @@
 """The trained policy: PPO (or A2C/SAC) on the stored features, tracked in MLflow."""
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -34,7 +33,8 @@ def trained_policy(
     }
     if record.mlflow_run_id:
         metadata["mlflow_run_id"] = record.mlflow_run_id
-        metadata["mlflow_run"] = dg.MetadataValue.url(tracker.run_url(record.mlflow_run_id))
+    if record.mlflow_run_url:
+        metadata["mlflow_run"] = dg.MetadataValue.url(record.mlflow_run_url)
     metadata.update({f"train_{k}": round(v, 6) for k, v in record.metrics.items()})
     context.log.info(f"trained {record.policy_id} (MLflow run {record.mlflow_run_id})")
     return dg.MaterializeResult(metadata=metadata)

@@ -1,6 +1,5 @@
 """The watchlist asset: the universe snapshot, and the symbol partitions that follow it."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,0 +1,117 @@
+"""Command line of the gateway emulator (``python -m tt_platform.ib.emulator``, ``tt gateway-sim``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import pandas as pd
+
+from tt_platform.ib.clock import ScaledClock
+from tt_platform.ib.emulator.faults import FaultPlan
+from tt_platform.ib.emulator.replay import ReplayConfig
+from tt_platform.ib.emulator.server import GatewayEmulator
+from tt_platform.ib.emulator.sources import (
+    BarSource,
+    BarSourceError,
+    CsvDirectoryBarSource,
+    SyntheticBarSource,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tt gateway-sim",
+        description="IB Gateway emulator speaking the TWS API socket protocol on loopback.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=4002, help="port (0 picks a free one; default 4002, IB Gateway paper)"
+    )
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--data", help="folder of date,open,high,low,close,volume CSVs named <SYMBOL>.csv")
+    data.add_argument("--synthetic", help="comma-separated symbols served from the synthetic generator")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic generator")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="emulator clock speed-up (pacing windows, streams, faults)"
+    )
+    parser.add_argument(
+        "--replay-start", help="data time where live streams begin (e.g. 2021-06-01); default: no replay"
+    )
+    parser.add_argument(
+        "--replay-interval", default="1d", choices=["1d", "1h", "1min"], help="bars the live streams replay"
+    )
+    parser.add_argument("--step-seconds", type=float, default=5.0, help="emulator seconds per replayed bar")
+    parser.add_argument("--faults", help="JSON file with a FaultPlan (keys as in tt_platform.ib.emulator.FaultPlan)")
+    parser.add_argument("--no-pacing", action="store_true", help="do not enforce IB's historical pacing rules")
+    parser.add_argument("--account", default="DU1234567", help="account id reported to clients")
+    parser.add_argument("--cash", type=float, default=1_000_000.0, help="initial cash of the paper account")
+    parser.add_argument("--log-level", default="INFO", help="logging level (DEBUG, INFO, WARNING)")
+    return parser
+
+
+def build_emulator(args: argparse.Namespace) -> GatewayEmulator:
+    source: BarSource
+    if args.data:
+        source = CsvDirectoryBarSource(args.data)
+    else:
+        symbols = [s.strip() for s in args.synthetic.split(",") if s.strip()]
+        source = SyntheticBarSource(symbols, seed=args.seed)
+    faults = FaultPlan.from_json_file(args.faults) if args.faults else FaultPlan()
+    if args.no_pacing:
+        faults = dataclasses.replace(faults, enforce_pacing=False)
+    replay = ReplayConfig(
+        start=pd.Timestamp(args.replay_start) if args.replay_start else None,
+        interval=args.replay_interval,
+        step_seconds=args.step_seconds,
+    )
+    return GatewayEmulator(
+        source,
+        host=args.host,
+        port=args.port,
+        clock=ScaledClock(args.scale),
+        faults=faults,
+        replay=replay,
+        account=args.account,
+        initial_cash=args.cash,
+    )
+
+
+async def _serve(emulator: GatewayEmulator) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not in the main thread / platform
+            pass
+    port = await emulator.start()
+    print(f"IB Gateway emulator listening on {emulator.host}:{port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await emulator.stop()
+        print("IB Gateway emulator stopped", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        emulator = build_emulator(args)
+    except (BarSourceError, ValueError, OSError) as exc:
+        print(f"tt gateway-sim: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(emulator))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:  # e.g. the port is taken
+        print(f"tt gateway-sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0

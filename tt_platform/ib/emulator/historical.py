@@ -1,0 +1,96 @@
+"""Historical-data requests as the emulator understands them (pure): window, limits, rows."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from tt_platform.ib.emulator.messages import BarRow
+from tt_platform.ib.limits import (
+    BAR_SIZE_TO_INTERVAL,
+    WHAT_TO_SHOW,
+    InvalidRequest,
+    check_duration,
+    parse_duration,
+)
+
+_END = re.compile(r"^(\d{8})(?:[ -]+(\d{2}:\d{2}:\d{2}))?(?:\s+(\S+))?$")
+
+
+def parse_end_datetime(text: str, now: pd.Timestamp) -> pd.Timestamp:
+    """IB endDateTime: '' (now), 'yyyymmdd hh:mm:ss <zone>', 'yyyymmdd-hh:mm:ss' (UTC),
+    'yyyymmdd hh:mm:ss' (login zone; the emulator logs in as UTC) or 'yyyymmdd'."""
+    text = (text or "").strip()
+    if not text:
+        return now
+    match = _END.match(text)
+    if not match:
+        raise InvalidRequest(f"invalid end date/time {text!r}: expected 'yyyymmdd hh:mm:ss [zone]'")
+    day, clock, zone = match.groups()
+    try:
+        naive = pd.Timestamp(f"{day[:4]}-{day[4:6]}-{day[6:]} {clock or '00:00:00'}")
+    except ValueError as exc:
+        raise InvalidRequest(f"invalid end date/time {text!r}: {exc}") from None
+    try:
+        tz = ZoneInfo(zone) if zone else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidRequest(f"invalid end date/time {text!r}: unknown time zone {zone!r}") from None
+    return naive.tz_localize(tz).tz_convert("UTC")
+
+
+@dataclass(frozen=True)
+class HistoricalQuery:
+    interval: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    ends_now: bool
+
+
+def resolve_query(
+    end_text: str, duration_text: str, bar_size: str, what_to_show: str, keep_up_to_date: bool, now: pd.Timestamp
+) -> HistoricalQuery:
+    """Validate a request like IB does and return the half-open window it asks for."""
+    if bar_size not in BAR_SIZE_TO_INTERVAL:
+        raise InvalidRequest(f"Error validating request: bar size {bar_size!r} is not supported by the emulator")
+    if what_to_show not in WHAT_TO_SHOW:
+        raise InvalidRequest(f"Error validating request: whatToShow {what_to_show!r} is invalid")
+    ends_now = not (end_text or "").strip()
+    if what_to_show == "ADJUSTED_LAST" and not ends_now:
+        raise InvalidRequest("Error validating request: end date/time must be empty for ADJUSTED_LAST")
+    if keep_up_to_date and not ends_now:
+        raise InvalidRequest("Error validating request: end date/time must be empty with keepUpToDate")
+    duration = parse_duration(duration_text)
+    check_duration(duration, bar_size, ends_now=ends_now)
+    end = parse_end_datetime(end_text, now)
+    return HistoricalQuery(BAR_SIZE_TO_INTERVAL[bar_size], duration.start_before(end), end, ends_now)
+
+
+def format_bar_time(ts: pd.Timestamp, interval: str, format_date: int) -> str:
+    if interval == "1d":
+        return ts.strftime("%Y%m%d")
+    if format_date == 2:
+        return str(int(ts.timestamp()))
+    return ts.strftime("%Y%m%d %H:%M:%S UTC")
+
+
+def format_span_time(ts: pd.Timestamp) -> str:
+    return ts.tz_convert("UTC").strftime("%Y%m%d  %H:%M:%S")
+
+
+def bar_rows(bars: pd.DataFrame, interval: str, format_date: int, decimals: int = 6) -> list[BarRow]:
+    """Canonical bars as wire rows: prices rounded (no float noise), WAP and a trade count."""
+    if bars.empty:
+        return []
+    prices = bars[["open", "high", "low", "close"]].to_numpy(dtype="float64").round(decimals)
+    wap = prices[:, 1:].mean(axis=1).round(decimals)
+    volume = bars["volume"].to_numpy(dtype="float64").round(2)
+    count = np.maximum(1, (volume // 100)).astype(np.int64)
+    dates = [format_bar_time(ts, interval, format_date) for ts in bars["ts"]]
+    return [
+        BarRow(d, float(p[0]), float(p[1]), float(p[2]), float(p[3]), float(v), float(w), int(c))
+        for d, p, v, w, c in zip(dates, prices, volume, wap, count)
+    ]

@@ -1,0 +1,155 @@
+"""Engines on the platform database and the schema migration that every entry point runs.
+
+``database_url`` picks ``TT_DB_URL`` or the embedded server under ``TT_HOME/pg``;
+``create_store_engine`` builds a psycopg2 engine from any PostgreSQL URL spelling;
+``ensure_schema`` brings the database to the latest Alembic revision, serialised across
+processes by an advisory lock. Nothing here logs or raises a URL with its password.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError
+
+from tt_platform.store.embedded import EmbeddedPostgres
+from tt_platform.store.schema import VERSION_TABLE
+
+if TYPE_CHECKING:
+    from tt_platform.settings import PlatformSettings
+
+logger = logging.getLogger(__name__)
+
+# The only PostgreSQL driver installed; SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3.
+DRIVER = "postgresql+psycopg2"
+_POSTGRES_NAMES = {"postgres", "postgresql"}
+MIGRATIONS_LOCATION = "tt_platform.store:migrations"
+# First key of pg_advisory_xact_lock(int, int); the second is the schema being migrated, so
+# migrations of different schemas (one per test session) do not wait for each other.
+_MIGRATION_LOCK_KEY = 0x74745354  # "ttST"
+
+
+class StoreConfigError(ValueError):
+    """A database URL or setting the store cannot use; the message never contains the password."""
+
+
+def safe_url(url: str | URL) -> str:
+    """``url`` fit for logs and error messages: the password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def normalize_url(url: str | URL) -> URL:
+    """``postgres://``, ``postgresql://`` and ``postgresql+psycopg2://`` as a psycopg2 URL.
+
+    Any other backend or driver raises ``StoreConfigError``: the store relies on PostgreSQL
+    features (COPY, ON CONFLICT, advisory locks) and psycopg2 is the only driver installed.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # SQLAlchemy's message quotes the whole string, password included.
+        raise StoreConfigError("cannot parse the database URL (expected postgresql+psycopg2://user:password@host/db)") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend not in _POSTGRES_NAMES:
+        raise StoreConfigError(f"the store needs PostgreSQL, got a {backend!r} URL: {safe_url(parsed)}")
+    if driver not in ("", "psycopg2"):
+        raise StoreConfigError(
+            f"driver {driver!r} is not supported (only psycopg2 is installed): {safe_url(parsed)}"
+        )
+    return parsed.set(drivername=DRIVER)
+
+
+def database_url(settings: PlatformSettings) -> str:
+    """The platform database: ``TT_DB_URL`` when set, else the embedded server under TT_HOME/pg.
+
+    The result carries the password (it is handed to SQLAlchemy, Dagster and MLflow); log it
+    only through ``safe_url``.
+    """
+    if settings.db_url:
+        return normalize_url(settings.db_url).render_as_string(hide_password=False)
+    server = EmbeddedPostgres(settings.home / "pg")
+    return server.url()
+
+
+def create_store_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
+    """A SQLAlchemy engine on ``url`` (normalised to psycopg2); pings connections before use."""
+    normalized = normalize_url(url)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    options.update(engine_kwargs)
+    logger.info("store engine on %s", safe_url(normalized))
+    return sa.create_engine(normalized, **options)
+
+
+def alembic_config(url: str | URL | None = None) -> Config:
+    """Alembic configured in code, so migrations run from an installed package in any folder."""
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS_LOCATION)
+    if url is not None:
+        # ConfigParser interpolates '%' (URL-encoded passwords, options=-csearch_path%3D...).
+        rendered = normalize_url(url).render_as_string(hide_password=False)
+        config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no Alembic revisions found in {MIGRATIONS_LOCATION}")
+    return head
+
+
+def current_revision(connectable: Engine | Connection) -> str | None:
+    """The revision the database is at, None for a database never migrated."""
+    if isinstance(connectable, Connection):
+        return MigrationContext.configure(connectable, opts={"version_table": VERSION_TABLE}).get_current_revision()
+    with connectable.connect() as conn:
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def ensure_schema(engine: Engine) -> str:
+    """Upgrade the database (the first schema on the search_path) to the latest revision.
+
+    Runs in one transaction under a transaction-scoped advisory lock: concurrent callers (the
+    webserver, a CLI, a run worker) wait for the first one and then find the schema up to date.
+    PostgreSQL DDL is transactional, so a failed migration leaves the schema as it was.
+    Returns the revision the database is at afterwards.
+    """
+    with engine.begin() as conn:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+        if schema is None:
+            search_path = conn.exec_driver_sql("SHOW search_path").scalar()
+            raise StoreConfigError(
+                f"no existing schema on the search_path ({search_path!r}) of {safe_url(engine.url)}"
+            )
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key, hashtext(:schema))"),
+            {"key": _MIGRATION_LOCK_KEY, "schema": schema},
+        )
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        revision = current_revision(conn)
+    logger.info("store schema %r at revision %s on %s", schema, revision, safe_url(engine.url))
+    return revision
+
+
+def connect_store(settings: PlatformSettings | None = None, *, migrate: bool = True) -> Engine:
+    """Engine on the configured platform database, migrated to the latest revision by default."""
+    if settings is None:
+        from tt_platform.settings import get_settings
+
+        settings = get_settings()
+    engine = create_store_engine(database_url(settings))
+    if migrate:
+        ensure_schema(engine)
+    return engine

@@ -1,0 +1,1 @@
+"""Alembic migrations of the tt_ schema; configured in code by ``tt_platform.store.engine``."""

@@ -1,0 +1,138 @@
+"""Bars in ``tt_prices``: write, read, delete, and replace one partition atomically.
+
+Frames in and out are the canonical bar frame of ``tt_platform.data.bars`` (``symbol`` there,
+``instrument`` in the table). A series is identified by (symbol, interval, adjusted): adjusted
+and raw bars of the same symbol live side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tt_platform.data.bars import BAR_COLUMNS, empty_bars, normalize_bars
+from tt_platform.store.filters import TimeLike, symbol_list, time_range, to_utc
+from tt_platform.store.query import read_frame
+from tt_platform.store.schema import prices
+from tt_platform.store.transaction import transaction
+from tt_platform.store.upsert import upsert_frame
+
+PRICE_KEY = ["instrument", "interval", "adjusted", "ts"]
+
+def _bars_to_rows(bars: pd.DataFrame, *, source: str, interval: str, adjusted: bool) -> pd.DataFrame:
+    if not source or not interval:
+        raise ValueError("write_bars: source and interval must be non-empty")
+    canonical = normalize_bars(bars, origin=f"bars from {source}")
+    rows = canonical.rename(columns={"symbol": "instrument"})
+    rows["interval"] = interval
+    rows["adjusted"] = bool(adjusted)
+    rows["source"] = source
+    return rows
+
+
+def write_bars(
+    conn_or_engine: Connection | Engine, bars: pd.DataFrame, *, source: str, interval: str, adjusted: bool
+) -> int:
+    """Upsert canonical bars; returns the number of rows inserted or changed (0 on a re-run)."""
+    rows = _bars_to_rows(bars, source=source, interval=interval, adjusted=adjusted)
+    return upsert_frame(conn_or_engine, prices, rows, PRICE_KEY)
+
+
+def _series_filter(
+    symbols: Sequence[str] | None, start: TimeLike | None, end: TimeLike | None, interval: str, adjusted: bool
+) -> list[sa.ColumnElement]:
+    conditions: list[sa.ColumnElement] = [prices.c.interval == interval, prices.c.adjusted == bool(adjusted)]
+    if symbols is not None:
+        conditions.append(prices.c.instrument.in_(symbol_list(symbols)))
+    return conditions + time_range(prices.c.ts, start, end)
+
+
+def read_bars(
+    conn_or_engine: Connection | Engine,
+    symbols: str | Sequence[str] | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+    interval: str = "1d",
+    adjusted: bool = False,
+) -> pd.DataFrame:
+    """Canonical bars of ``symbols`` (all when None) with ``start <= ts <= end`` (both inclusive)."""
+    if isinstance(symbols, str):
+        symbols = [symbols]
+    statement = (
+        sa.select(prices.c.instrument.label("symbol"), *[prices.c[c] for c in BAR_COLUMNS[1:]])
+        .where(*_series_filter(symbols, start, end, interval, adjusted))
+        .order_by(prices.c.instrument, prices.c.ts)
+    )
+    frame = read_frame(conn_or_engine, statement)
+    if frame.empty:
+        return empty_bars()
+    return normalize_bars(frame, origin="tt_prices")
+
+
+def delete_bars(
+    conn_or_engine: Connection | Engine,
+    symbol: str | Sequence[str],
+    start: TimeLike | None,
+    end: TimeLike | None,
+    interval: str,
+    adjusted: bool,
+) -> int:
+    """Delete the bars of ``symbol`` (one or several) with ``start <= ts <= end``; returns the count."""
+    statement = sa.delete(prices).where(*_series_filter(symbol_list(symbol), start, end, interval, adjusted))
+    with transaction(conn_or_engine) as conn:
+        return conn.execute(statement).rowcount
+
+
+def replace_partition(
+    conn_or_engine: Connection | Engine,
+    bars: pd.DataFrame,
+    *,
+    symbols: str | Sequence[str],
+    start: TimeLike,
+    end: TimeLike,
+    source: str,
+    interval: str,
+    adjusted: bool,
+) -> int:
+    """Make the stored bars of ``symbols`` in ``[start, end]`` exactly ``bars``, in one transaction.
+
+    A re-run of a partition that now yields fewer bars (a corrected vendor file, a shorter
+    session) leaves no stale rows behind. Bars outside the partition are refused rather than
+    silently written where a later rewrite of another partition would not expect them.
+    Returns the number of bars written.
+    """
+    wanted = symbol_list(symbols)
+    lo, hi = to_utc(start, "start"), to_utc(end, "end")
+    if lo > hi:
+        raise ValueError(f"replace_partition: start {lo} is after end {hi}")
+    rows = _bars_to_rows(bars, source=source, interval=interval, adjusted=adjusted)
+    outside = rows[~rows["instrument"].isin(wanted) | (rows["ts"] < lo) | (rows["ts"] > hi)]
+    if not outside.empty:
+        first = outside.iloc[0]
+        raise ValueError(
+            f"replace_partition: {len(outside)} bars fall outside the partition {wanted} "
+            f"[{lo}, {hi}], e.g. {first['instrument']} at {first['ts']}"
+        )
+    with transaction(conn_or_engine) as conn:
+        delete_bars(conn, wanted, lo, hi, interval, adjusted)
+        upsert_frame(conn, prices, rows, PRICE_KEY)
+    return len(rows)
+
+
+def bar_counts(conn_or_engine: Connection | Engine, interval: str = "1d", adjusted: bool = False) -> pd.DataFrame:
+    """Per symbol: number of bars, first and last timestamp (a cheap inventory of the table)."""
+    statement = (
+        sa.select(
+            prices.c.instrument.label("symbol"),
+            sa.func.count().label("bars"),
+            sa.func.min(prices.c.ts).label("first_ts"),
+            sa.func.max(prices.c.ts).label("last_ts"),
+        )
+        .where(prices.c.interval == interval, prices.c.adjusted == bool(adjusted))
+        .group_by(prices.c.instrument)
+        .order_by(prices.c.instrument)
+    )
+    return read_frame(conn_or_engine, statement)

@@ -1,0 +1,297 @@
+"""The tt_ tables: one ``MetaData`` that the Alembic migrations reproduce exactly.
+
+Conventions:
+- every timestamp is ``timestamptz``; daily values (bars, corporate-action ex-dates) are stamped
+  00:00 UTC of their date, the same convention as ``tt_platform.data.bars``;
+- market data (prices, features, quality results) is keyed by the symbol text, not by a foreign
+  key to ``tt_instruments``: importers write bars for symbols IB has not resolved yet;
+- every table keyed by episode references ``tt_episode`` with ``ON DELETE CASCADE`` (deleting an
+  episode removes its log) and has an index on ``(episode_id, ts)``;
+- text columns use the "C" collation (see ``TEXT``);
+- columns with ``onupdate=func.now()`` are refreshed by ``upsert_frame`` whenever a row changes.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+EPISODE_KINDS = ("train", "eval", "backtest", "paper", "live")
+ORDER_SIDES = ("buy", "sell")
+
+TS = sa.DateTime(timezone=True)
+FLOAT = sa.Double()
+# Text here is identifiers and codes: byte-order collation keeps key comparisons fast (no locale
+# rules) and their order the same on every server.
+TEXT = sa.Text(collation="C")
+
+
+# Dagster (and MLflow) keep their own Alembic history in ``alembic_version``; ours must not
+# collide when they share a database.
+VERSION_TABLE = "tt_alembic_version"
+
+
+def _now() -> sa.ColumnElement:
+    return sa.func.now()
+
+
+def _episode_fk(nullable: bool = False) -> sa.Column:
+    return sa.Column(
+        "episode_id",
+        TEXT,
+        sa.ForeignKey("tt_episode.episode_id", ondelete="CASCADE"),
+        nullable=nullable,
+    )
+
+
+prices = sa.Table(
+    "tt_prices",
+    metadata,
+    sa.Column("instrument", TEXT, nullable=False),
+    sa.Column("interval", TEXT, nullable=False),
+    sa.Column("adjusted", sa.Boolean, nullable=False),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("open", FLOAT, nullable=False),
+    sa.Column("high", FLOAT, nullable=False),
+    sa.Column("low", FLOAT, nullable=False),
+    sa.Column("close", FLOAT, nullable=False),
+    sa.Column("volume", FLOAT, nullable=False),
+    sa.Column("source", TEXT, nullable=False),
+    sa.Column("ingested_at", TS, nullable=False, server_default=_now(), onupdate=_now()),
+    # The key order makes the primary-key index serve (instrument, interval, adjusted, ts) range scans.
+    sa.PrimaryKeyConstraint("instrument", "interval", "adjusted", "ts"),
+)
+
+watchlist_version = sa.Table(
+    "tt_watchlist_version",
+    metadata,
+    sa.Column("snapshot_hash", TEXT, primary_key=True),
+    sa.Column("symbols", JSONB, nullable=False),
+    sa.Column("source", TEXT, nullable=False),
+    sa.Column("created_at", TS, nullable=False, server_default=_now()),
+)
+
+instruments = sa.Table(
+    "tt_instruments",
+    metadata,
+    sa.Column("symbol", TEXT, primary_key=True),
+    sa.Column("con_id", sa.BigInteger, nullable=True),
+    sa.Column("exchange", TEXT, nullable=True),
+    sa.Column("primary_exchange", TEXT, nullable=True),
+    sa.Column("currency", TEXT, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("listed_at", TS, nullable=True),
+    sa.Column("delisted_at", TS, nullable=True),
+    # Why IB could not resolve the symbol (ambiguous, unknown, ...); NULL once resolved.
+    sa.Column("unresolved_reason", TEXT, nullable=True),
+    sa.Column("updated_at", TS, nullable=False, server_default=_now(), onupdate=_now()),
+)
+
+corporate_actions = sa.Table(
+    "tt_corporate_actions",
+    metadata,
+    sa.Column("symbol", TEXT, nullable=False),
+    sa.Column("ex_date", TS, nullable=False),
+    sa.Column("action_type", TEXT, nullable=False),
+    # split ratio (e.g. 7.0 for 7:1) or cash dividend per share, depending on action_type
+    sa.Column("value", FLOAT, nullable=False),
+    sa.Column("source", TEXT, nullable=False),
+    sa.PrimaryKeyConstraint("symbol", "ex_date", "action_type"),
+)
+
+features = sa.Table(
+    "tt_features",
+    metadata,
+    sa.Column("instrument", TEXT, nullable=False),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("feature_set_hash", TEXT, nullable=False),
+    sa.Column("feature", TEXT, nullable=False),
+    sa.Column("value", FLOAT, nullable=True),
+    # False during warm-up windows or where an input was missing; value may then be NULL.
+    sa.Column("valid", sa.Boolean, nullable=False),
+    sa.PrimaryKeyConstraint("feature_set_hash", "instrument", "ts", "feature"),
+    sa.Index(None, "instrument", "ts"),
+)
+
+quality_results = sa.Table(
+    "tt_quality_results",
+    metadata,
+    sa.Column("check_name", TEXT, nullable=False),
+    # '*' for checks over a whole partition rather than one instrument
+    sa.Column("instrument", TEXT, nullable=False),
+    sa.Column("partition_key", TEXT, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("severity", TEXT, nullable=False),
+    sa.Column("value", FLOAT, nullable=True),
+    sa.Column("details", JSONB, nullable=True),
+    sa.Column("checked_at", TS, nullable=False, server_default=_now(), onupdate=_now()),
+    sa.PrimaryKeyConstraint("check_name", "instrument", "partition_key"),
+)
+
+policy = sa.Table(
+    "tt_policy",
+    metadata,
+    sa.Column("policy_id", TEXT, primary_key=True),
+    sa.Column("mlflow_run_id", TEXT, nullable=True),
+    sa.Column("algo", TEXT, nullable=False),
+    sa.Column("feature_set_hash", TEXT, nullable=False),
+    sa.Column("data_snapshot_hash", TEXT, nullable=False),
+    sa.Column("config_hash", TEXT, nullable=False),
+    sa.Column("config", JSONB, nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("code_version", TEXT, nullable=False),
+    sa.Column("created_at", TS, nullable=False, server_default=_now()),
+    sa.Column("model_uri", TEXT, nullable=True),
+)
+
+episode = sa.Table(
+    "tt_episode",
+    metadata,
+    sa.Column("episode_id", TEXT, primary_key=True),
+    # NULL for baseline strategies that are not a trained policy
+    sa.Column("policy_id", TEXT, sa.ForeignKey("tt_policy.policy_id"), nullable=True, index=True),
+    sa.Column("kind", TEXT, nullable=False),
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("ended_at", TS, nullable=True),
+    sa.Column("seed", sa.BigInteger, nullable=True),
+    sa.Column("config", JSONB, nullable=True),
+    sa.Column("metrics", JSONB, nullable=True),
+    sa.CheckConstraint(f"kind IN {EPISODE_KINDS!r}", name="kind"),
+)
+
+action = sa.Table(
+    "tt_action",
+    metadata,
+    _episode_fk(),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("instrument", TEXT, nullable=False),
+    sa.Column("action", FLOAT, nullable=False),
+    sa.PrimaryKeyConstraint("episode_id", "step", "instrument"),
+    sa.Index(None, "episode_id", "ts"),
+)
+
+reward = sa.Table(
+    "tt_reward",
+    metadata,
+    _episode_fk(),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("reward", FLOAT, nullable=False),
+    sa.Column("components", JSONB, nullable=True),
+    sa.PrimaryKeyConstraint("episode_id", "step"),
+    sa.Index(None, "episode_id", "ts"),
+)
+
+equity_curve = sa.Table(
+    "tt_equity_curve",
+    metadata,
+    _episode_fk(),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("equity", FLOAT, nullable=False),
+    sa.Column("cash", FLOAT, nullable=True),
+    sa.Column("gross_exposure", FLOAT, nullable=True),
+    sa.Column("drawdown", FLOAT, nullable=True),
+    sa.PrimaryKeyConstraint("episode_id", "step"),
+    sa.Index(None, "episode_id", "ts"),
+)
+
+signal_scores = sa.Table(
+    "tt_signal_scores",
+    metadata,
+    sa.Column("run_id", TEXT, nullable=False),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("instrument", TEXT, nullable=False),
+    sa.Column("score", FLOAT, nullable=True),
+    sa.PrimaryKeyConstraint("run_id", "ts", "instrument"),
+)
+
+target_weights = sa.Table(
+    "tt_target_weights",
+    metadata,
+    _episode_fk(),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("instrument", TEXT, nullable=False),
+    sa.Column("weight", FLOAT, nullable=False),
+    sa.PrimaryKeyConstraint("episode_id", "step", "instrument"),
+    sa.Index(None, "episode_id", "ts"),
+)
+
+order = sa.Table(
+    "tt_order",
+    metadata,
+    sa.Column("order_id", TEXT, primary_key=True),
+    _episode_fk(nullable=True),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("instrument", TEXT, nullable=False),
+    sa.Column("side", TEXT, nullable=False),
+    sa.Column("quantity", FLOAT, nullable=False),
+    sa.Column("order_type", TEXT, nullable=False),
+    sa.Column("limit_price", FLOAT, nullable=True),
+    sa.Column("status", TEXT, nullable=False),
+    sa.Column("broker_order_id", TEXT, nullable=True),
+    sa.CheckConstraint(f"side IN {ORDER_SIDES!r}", name="side"),
+    sa.Index(None, "episode_id", "ts"),
+)
+
+fill = sa.Table(
+    "tt_fill",
+    metadata,
+    sa.Column("fill_id", TEXT, primary_key=True),
+    sa.Column("order_id", TEXT, sa.ForeignKey("tt_order.order_id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("instrument", TEXT, nullable=False),
+    # signed: positive bought, negative sold
+    sa.Column("quantity", FLOAT, nullable=False),
+    sa.Column("price", FLOAT, nullable=False),
+    sa.Column("commission", FLOAT, nullable=False, server_default=sa.text("0")),
+    sa.Column("slippage", FLOAT, nullable=True),
+)
+
+portfolio = sa.Table(
+    "tt_portfolio",
+    metadata,
+    _episode_fk(),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("cash", FLOAT, nullable=False),
+    sa.Column("equity", FLOAT, nullable=False),
+    sa.Column("leverage", FLOAT, nullable=True),
+    sa.PrimaryKeyConstraint("episode_id", "step"),
+    sa.Index(None, "episode_id", "ts"),
+)
+
+holdings = sa.Table(
+    "tt_holdings",
+    metadata,
+    _episode_fk(),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("instrument", TEXT, nullable=False),
+    sa.Column("quantity", FLOAT, nullable=False),
+    sa.Column("market_value", FLOAT, nullable=True),
+    sa.PrimaryKeyConstraint("episode_id", "step", "instrument"),
+    sa.Index(None, "episode_id", "ts"),
+)
+
+EPISODE_TABLES = (action, reward, equity_curve, target_weights, portfolio, holdings)
+
+
+def table(name: str) -> sa.Table:
+    """The tt_ table called ``name``; a clear KeyError for unknown names."""
+    try:
+        return metadata.tables[name]
+    except KeyError:
+        raise KeyError(f"no table {name!r} in the tt schema; known: {sorted(metadata.tables)}") from None

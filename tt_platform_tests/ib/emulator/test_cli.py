@@ -1,0 +1,85 @@
+"""``python -m tt_platform.ib.emulator``: a real process, reached by the real client."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tt_platform.ib.client import IBMarketData
+from tt_platform.ib.emulator import main
+from tt_platform.ib.emulator.cli import build_emulator, build_parser
+from tt_platform.ib.models import ResolvedContract, Unresolved
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_module_entry_point_serves_ib_insync(tmp_path):
+    command = [sys.executable, "-m", "tt_platform.ib.emulator", "--port", "0", "--synthetic", "AAA,BBB", "--seed", "3"]
+    with (tmp_path / "gateway.log").open("w") as log:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+        try:
+            line = proc.stdout.readline()
+            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            assert match, f"unexpected first line {line!r}"
+            with IBMarketData("127.0.0.1", int(match.group(1)), 5, request_timeout=10) as client:
+                resolved = client.qualify(["AAA", "ZZZ"])
+                bars = client.historical_bars("BBB", "2021-01-01", "2021-02-01").bars
+        finally:
+            proc.terminate()
+            out, _ = proc.communicate(timeout=10)
+    assert isinstance(resolved["AAA"], ResolvedContract) and isinstance(resolved["ZZZ"], Unresolved)
+    assert len(bars) == 19 and set(bars.symbol) == {"BBB"}
+    assert proc.returncode == 0 and "stopped" in out
+    assert "Traceback" not in (tmp_path / "gateway.log").read_text()
+
+
+def test_cli_options_build_the_emulator(tmp_path):
+    faults = tmp_path / "faults.json"
+    faults.write_text(json.dumps({"unknown_symbols": ["AAA"], "historical_delay_seconds": 2}))
+    args = build_parser().parse_args(
+        [
+            "--synthetic",
+            "AAA,BBB",
+            "--scale",
+            "10",
+            "--replay-start",
+            "2021-06-01",
+            "--replay-interval",
+            "1h",
+            "--faults",
+            str(faults),
+            "--no-pacing",
+            "--account",
+            "DU7",
+            "--cash",
+            "5000",
+            "--port",
+            "0",
+        ]
+    )
+    emulator = build_emulator(args)
+    assert emulator.clock.scale == 10 and emulator.broker.account == "DU7" and emulator.broker.cash == 5000
+    assert emulator.replay.config.interval == "1h" and str(emulator.replay.cursor.date()) == "2021-06-01"
+    assert emulator.faults.unknown_symbols == {"AAA"} and emulator.faults.historical_delay_seconds == 2
+    assert not emulator.faults.enforce_pacing
+
+
+def test_bad_arguments_give_an_exit_code_and_a_reason(tmp_path, capsys):
+    assert main(["--data", str(tmp_path / "missing"), "--port", "0"]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    bad = tmp_path / "faults.json"
+    bad.write_text('{"nonsense": 1}')
+    assert main(["--synthetic", "AAA", "--faults", str(bad), "--port", "0"]) == 2
+    assert "unknown keys ['nonsense']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--port", "0"])  # --data or --synthetic is required
+
+
+def test_the_main_module_can_be_imported_without_starting_a_server():
+    from tt_platform.ib.emulator.__main__ import main as entry
+
+    assert entry is main
