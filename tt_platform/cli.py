@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
-from datetime import date
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -58,20 +56,48 @@ def _print_outcome(outcome: dict) -> None:
         _fail(f"run {outcome['run_id']} failed: {outcome.get('error', 'see the Dagster UI (make ui)')}")
 
 
+@contextmanager
+def _gateway_for(run_config: RunConfig, use_emulator: bool):
+    """With ``use_emulator`` and an IB source, serve the run's symbols from the bundled gateway
+    emulator and point IB_HOST/IB_PORT at it for the duration."""
+    if not (use_emulator and run_config.data.source == "ib"):
+        yield None
+        return
+    from tt_platform.pipeline.ib_source import local_gateway
+    from tt_platform.pipeline.universe import resolve_watchlist
+
+    symbols = resolve_watchlist(run_config).symbols
+    saved = {k: os.environ.get(k) for k in ("IB_HOST", "IB_PORT")}
+    with local_gateway(symbols, run_config.data.seed, get_settings()) as settings:
+        os.environ.update({"IB_HOST": settings.ib_host, "IB_PORT": str(settings.ib_port)})
+        try:
+            yield settings.ib_port
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
 @app.command()
 def demo(
     config: Optional[Path] = ConfigOption,
     mode: Optional[Mode] = ModeOption,
     interval: Optional[str] = IntervalOption,
+    source: str = typer.Option("ib", "--source", help="ib (through ib_insync) | synthetic | csv"),
+    emulator: bool = typer.Option(True, "--emulator/--no-emulator", help="Serve IB from the bundled gateway emulator."),
 ) -> None:
     """Materialize the whole graph: watchlist -> bars -> features -> policy -> evaluation report."""
-    run_config, overrides = _resolve_config(config, _given(mode=mode, data__interval=interval))
+    run_config, overrides = _resolve_config(config, _given(mode=mode, data__interval=interval, data__source=source))
     settings = get_settings()
-    typer.echo(
-        f"tt demo: {len(run_config.universe.symbols)} symbols, {run_config.data.start}..{run_config.data.end} "
-        f"{run_config.data.interval} from {run_config.data.source}; TT_HOME={settings.home}"
-    )
-    outcome = _run_assets(["*"], config, overrides, with_partitions=True)
+    with _gateway_for(run_config, emulator) as port:
+        via = f"IB Gateway emulator on 127.0.0.1:{port}" if port else run_config.data.source
+        typer.echo(
+            f"tt demo: {len(run_config.universe.symbols)} symbols, {run_config.data.start}..{run_config.data.end} "
+            f"{run_config.data.interval} via {via}; TT_HOME={settings.home}"
+        )
+        outcome = _run_assets(["*"], config, overrides, with_partitions=True)
     _print_outcome(outcome)
     report = outcome["assets"].get("evaluation_report", {}).get("report_path", "")
     typer.secho("\nDone.", fg=typer.colors.GREEN, bold=True)
@@ -90,6 +116,7 @@ def ingest(
     csv_dir: Optional[Path] = typer.Option(None, "--csv-dir", help="Folder of <SYMBOL>.csv files for --source csv."),
     interval: Optional[str] = IntervalOption,
     mode: Optional[Mode] = ModeOption,
+    emulator: bool = typer.Option(False, "--emulator/--no-emulator", help="With --source ib: serve from the bundled gateway emulator."),
 ) -> None:
     """Ingest bars (and their quality checks) into tt_prices for the configured universe and range."""
     overrides = _given(
@@ -103,8 +130,9 @@ def ingest(
     if symbols:
         overrides["universe.symbols"] = [s.strip() for s in symbols.split(",") if s.strip()]
         overrides["universe.watchlist"] = None
-    _, overrides = _resolve_config(config, overrides)
-    _print_outcome(_run_assets(["watchlist", "bars"], config, overrides, with_partitions=True))
+    run_config, overrides = _resolve_config(config, overrides)
+    with _gateway_for(run_config, emulator):
+        _print_outcome(_run_assets(["watchlist", "bars"], config, overrides, with_partitions=True))
 
 
 @app.command()

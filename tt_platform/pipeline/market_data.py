@@ -55,7 +55,8 @@ def fetch_bars(
     end: date,
     settings: PlatformSettings,
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Bars for ``symbols`` in [start, end] from the configured source, and the refused symbols."""
+    """Bars for ``symbols`` in [start, end] from a file or synthetic source (IB streams through
+    ``ingest`` chunk by chunk instead), and the symbols the source refused."""
     if data.source == "synthetic":
         return generate_bars(symbols, start, end, interval=data.interval, seed=data.seed), ()
     if data.source == "csv":
@@ -64,9 +65,7 @@ def fetch_bars(
         lo, hi = pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
         bars = bars[(bars["ts"] >= lo) & (bars["ts"] < hi)]
         return normalize_bars(bars, origin=str(data.csv_dir)), ()
-    from tt_platform.pipeline.ib_source import fetch_ib_bars
-
-    return fetch_ib_bars(symbols, start, end, interval=data.interval, adjusted=data.adjusted, settings=settings)
+    raise ValueError(f"fetch_bars: source {data.source!r} is not a file or synthetic source")
 
 
 def ingest(
@@ -82,6 +81,13 @@ def ingest(
     Replacing rather than appending makes a re-run idempotent and a shrunken source leaves no
     stale rows; each symbol's slice commits on its own, so a failure never half-writes one.
     """
+    if data.source == "ib":
+        from tt_platform.pipeline.ib_source import ingest_from_ib
+
+        result = ingest_from_ib(
+            engine, symbols, start, end, interval=data.interval, adjusted=data.adjusted, settings=settings
+        )
+        return IngestSummary(tuple(symbols), result.rows, result.first_ts, result.last_ts, "ib", result.refused)
     bars, refused = fetch_bars(data, symbols, start, end, settings)
     rows = 0
     lo = pd.Timestamp(start, tz="UTC")

@@ -69,6 +69,12 @@ class EmbeddedPostgres:
             return None
         if info is None or not info.is_running() or info.status != "ready":
             return None
+        try:
+            # after a reboot a stale postmaster.pid may name a pid that now belongs to another program
+            if not info.process.name().startswith("postgres"):
+                return None
+        except psutil.Error:
+            return None
         return info
 
     def is_running(self) -> bool:
@@ -79,12 +85,15 @@ class EmbeddedPostgres:
         try:
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise EmbeddedPostgresError(f"cannot create the folder for the embedded PostgreSQL {self.data_dir}: {err}") from err
+            raise EmbeddedPostgresError(
+                f"cannot create the folder for the embedded PostgreSQL {self.data_dir}: {err}"
+            ) from err
         with self._lock:
             if self._postmaster() is None:
                 # pgserver caches handles per folder; a cached handle on a server stopped by
                 # another process would hand back a dead socket.
                 self._forget_pgserver_handle()
+                self._clear_stale_pid_file()
                 logger.info("starting embedded PostgreSQL in %s", self.data_dir)
                 try:
                     with _initdb_options([] if self.durable else ["--no-sync"]):
@@ -132,9 +141,26 @@ class EmbeddedPostgres:
             while (self.data_dir / "postmaster.pid").exists():
                 if time.monotonic() > deadline:
                     raise EmbeddedPostgresError(
-                        f"the embedded PostgreSQL in {self.data_dir} did not stop within {timeout:.0f} s{self._log_tail()}"
+                        f"the embedded PostgreSQL in {self.data_dir} did not stop within {timeout:.0f} s"
+                        f"{self._log_tail()}"
                     )
                 time.sleep(0.02)
+
+    def _clear_stale_pid_file(self) -> None:
+        """Remove a postmaster.pid whose pid is alive but not PostgreSQL (pid reuse after a
+        reboot): pgserver would take it for a running server. PostgreSQL itself replaces pid
+        files of dead processes."""
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split("\n", 1)[0])
+            if psutil.Process(pid).name().startswith("postgres"):
+                return
+        except (OSError, ValueError, psutil.NoSuchProcess):
+            return
+        except psutil.Error:
+            pass
+        logger.warning("removing stale %s (pid %s is not PostgreSQL)", pid_file, pid)
+        pid_file.unlink(missing_ok=True)
 
     def _forget_pgserver_handle(self) -> None:
         handle = postgres_server.PostgresServer._instances.pop(self.data_dir, None)

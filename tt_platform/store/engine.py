@@ -58,7 +58,9 @@ def normalize_url(url: str | URL) -> URL:
         parsed = make_url(url)
     except ArgumentError:
         # SQLAlchemy's message quotes the whole string, password included.
-        raise StoreConfigError("cannot parse the database URL (expected postgresql+psycopg2://user:password@host/db)") from None
+        raise StoreConfigError(
+            "cannot parse the database URL (expected postgresql+psycopg2://user:password@host/db)"
+        ) from None
     backend, _, driver = parsed.drivername.partition("+")
     if backend not in _POSTGRES_NAMES:
         raise StoreConfigError(f"the store needs PostgreSQL, got a {backend!r} URL: {safe_url(parsed)}")

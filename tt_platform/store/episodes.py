@@ -178,7 +178,9 @@ def delete_episode(conn_or_engine: Connection | Engine, episode_id: str) -> bool
         return conn.execute(sa.delete(episode).where(episode.c.episode_id == episode_id)).rowcount == 1
 
 
-def list_episodes(conn_or_engine: Connection | Engine, policy_id: str | None = None, kind: str | None = None) -> pd.DataFrame:
+def list_episodes(
+    conn_or_engine: Connection | Engine, policy_id: str | None = None, kind: str | None = None
+) -> pd.DataFrame:
     """Episode rows, newest first, optionally filtered by policy and kind."""
     statement = sa.select(*episode.columns).order_by(episode.c.started_at.desc(), episode.c.episode_id)
     if policy_id is not None:

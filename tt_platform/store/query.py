@@ -78,7 +78,8 @@ def _csv_dtype(col_type: Any) -> Any:
 def _from_csv(col_type: Any, series: pd.Series) -> pd.Series:
     if _is_timestamp(col_type):
         micros = series.to_numpy(dtype="float64") if series.isna().any() else series.to_numpy(dtype="int64")
-        return pd.Series(pd.to_datetime(micros, unit="us", utc=True).as_unit("ns"), index=series.index, name=series.name)
+        stamps = pd.to_datetime(micros, unit="us", utc=True).as_unit("ns")
+        return pd.Series(stamps, index=series.index, name=series.name)
     if isinstance(col_type, sa.Boolean):
         mapped = series.map({"t": True, "f": False, True: True, False: False})
         return mapped.astype(bool) if mapped.notna().all() else mapped.astype(object).where(mapped.notna(), None)

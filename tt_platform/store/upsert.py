@@ -101,7 +101,9 @@ def _plan(
         raise UpsertError(f"upsert into {table.name}: the frame has duplicate column names {columns}")
     unknown = [c for c in columns if c not in table.c]
     if unknown:
-        raise UpsertError(f"upsert into {table.name}: columns {unknown} are not in the table; it has {list(table.c.keys())}")
+        raise UpsertError(
+            f"upsert into {table.name}: columns {unknown} are not in the table; it has {list(table.c.keys())}"
+        )
     keys = list(key_columns)
     if not keys:
         raise UpsertError(f"upsert into {table.name}: key_columns is empty")

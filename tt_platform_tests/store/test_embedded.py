@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -7,6 +8,8 @@ from pgserver.utils import PostmasterInfo
 
 from tt_platform.store.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from tt_platform_tests.fixtures.db import server_folder
+
+pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +80,13 @@ def test_throwaway_server_runs_without_fsync(own_server):
     with psycopg2.connect(dbname="postgres", user="postgres", host=host) as conn, conn.cursor() as cur:
         cur.execute("SELECT current_setting('fsync'), current_setting('synchronous_commit')")
         assert cur.fetchone() == ("off", "off")
+
+
+def test_stale_pid_file_naming_another_program_does_not_block_start(own_server):
+    own_server.stop()
+    pid_file = own_server.data_dir / "postmaster.pid"
+    # what a reboot can leave: the recorded pid now belongs to some other live process
+    pid_file.write_text(f"{os.getpid()}\n{own_server.data_dir}\n0\n5432\n{own_server.data_dir}\n\n0 0\nready\n")
+    assert not own_server.is_running()
+    assert _select_one(own_server.url()) == 1
+    assert _pid(own_server) != os.getpid()

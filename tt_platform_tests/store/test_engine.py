@@ -10,6 +10,7 @@ from tt_platform.store.schema import VERSION_TABLE
 from tt_platform.store.embedded import EmbeddedPostgres
 from tt_platform.store.engine import (
     StoreConfigError,
+    connect_store,
     create_store_engine,
     current_revision,
     database_url,
@@ -150,3 +151,15 @@ def test_ensure_schema_names_a_missing_schema(store_server_url):
     with pytest.raises(StoreConfigError, match="no existing schema on the search_path"):
         ensure_schema(engine)
     engine.dispose()
+
+
+def test_connect_store_uses_the_settings_and_migrates(store_settings):
+    engine = connect_store(store_settings)
+    try:
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as conn:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+            assert conn.exec_driver_sql("SELECT count(*) FROM tt_prices").scalar() == 0
+        assert schema.startswith("tt_test_")  # the test schema named by TT_DB_URL's search_path
+    finally:
+        engine.dispose()

@@ -1,4 +1,4 @@
-"""Bars and features are partitioned by day and symbol; symbols follow the watchlist."""
+"""Bars and features are partitioned by trading weekday and symbol; symbols follow the watchlist."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ import dagster as dg
 from tt_platform.settings import get_settings
 
 SYMBOLS = dg.DynamicPartitionsDefinition(name="symbols")
-DAYS = dg.DailyPartitionsDefinition(start_date=get_settings().partition_start, end_offset=1)
+# weekdays only: exchanges trade none of the weekend days, and every partition key costs the
+# instance an event per asset, so skipping them makes a backfill ~30% cheaper
+DAYS = dg.TimeWindowPartitionsDefinition(
+    cron_schedule="0 0 * * 1-5", start=get_settings().partition_start, fmt="%Y-%m-%d", end_offset=1
+)
 BAR_PARTITIONS = dg.MultiPartitionsDefinition({"date": DAYS, "symbol": SYMBOLS})
 
 
