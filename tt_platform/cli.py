@@ -38,11 +38,13 @@ def _resolve_config(config: Optional[Path], overrides: dict) -> tuple[RunConfig,
         _fail(str(exc))
 
 
-def _run_assets(selection: list[str], config_path: Optional[Path], overrides: dict, *, with_partitions: bool) -> dict:
+def _run_assets(selection: list[str], config_path: Optional[Path], overrides: dict, *, with_partitions: bool, **execution: object) -> dict:
     from tt_platform.orchestration import run_selection
 
     try:
-        return run_selection(selection, config_path=config_path, overrides=overrides, with_partitions=with_partitions)
+        return run_selection(
+            selection, config_path=config_path, overrides=overrides, with_partitions=with_partitions, progress=True, **execution
+        )
     except (RunConfigError, WatchlistError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
 
@@ -141,11 +143,18 @@ def train(
     mode: Optional[Mode] = ModeOption,
     interval: Optional[str] = IntervalOption,
     features_too: bool = typer.Option(True, "--features/--no-features", help="Recompute features first."),
+    resume_checkpoint: Optional[Path] = typer.Option(
+        None, "--resume-checkpoint", help="Continue training from this checkpoint (folder or model.zip)."
+    ),
 ) -> None:
     """Train a policy on stored bars and features, tracked in MLflow."""
     _, overrides = _resolve_config(config, _given(mode=mode, data__interval=interval))
+    if resume_checkpoint is not None and not resume_checkpoint.exists():
+        _fail(f"{resume_checkpoint}: checkpoint not found")
     selection = ["features", "trained_policy"] if features_too else ["trained_policy"]
-    _print_outcome(_run_assets(selection, config, overrides, with_partitions=features_too))
+    _print_outcome(
+        _run_assets(selection, config, overrides, with_partitions=features_too, resume_checkpoint=resume_checkpoint)
+    )
 
 
 @app.command()

@@ -7,6 +7,7 @@ instance the UI shows: lineage and metadata are visible whatever started the wor
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -49,12 +50,19 @@ def run_selection(
     overrides: dict,
     with_partitions: bool,
     instance: dg.DagsterInstance | None = None,
+    resume_checkpoint: Path | None = None,
+    progress: bool = False,
 ) -> dict:
     """Run ``selection`` (asset names, or ["*"]) of the main job; return outcome and metadata."""
     from tt_platform.definitions import defs
 
     config = load_run_config(config_path).with_overrides(**overrides)
     settings = get_settings()
+    if with_partitions and config.data.start < date.fromisoformat(settings.partition_start):
+        raise ValueError(
+            f"data.start {config.data.start} is before the first partition day {settings.partition_start}; "
+            "set TT_PARTITION_START earlier"
+        )
     if instance is None:
         prepare_dagster(settings)
         instance = dg.DagsterInstance.get()
@@ -70,6 +78,8 @@ def run_selection(
                 "config": {
                     "config_path": str(Path(config_path).resolve()) if config_path else "",
                     "overrides_json": json.dumps(overrides, default=str),
+                    "resume_checkpoint": str(resume_checkpoint.resolve()) if resume_checkpoint else "",
+                    "progress": progress,
                 }
             }
         }

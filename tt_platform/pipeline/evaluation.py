@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from tt_platform.env.rollout import EpisodeRecord, policy_from_model, rollout
 from tt_platform.evaluation.baselines import cash, equal_weight_buy_and_hold
 from tt_platform.evaluation.metrics import performance_summary
 from tt_platform.evaluation.report import EvaluationResult, write_report
-from tt_platform.pipeline.training import PolicyRecord, env_config_for, load_market, split_index
+from tt_platform.features.drift import drift_report
+from tt_platform.pipeline.training import PolicyRecord, drift_baseline_path, env_config_for, load_market, split_index
 from tt_platform.settings import PlatformSettings
 from tt_platform.store.episodes import write_episode
 from tt_platform.training.checkpoint import load_model
@@ -30,6 +32,11 @@ class EvaluationOutcome:
     metrics: dict[str, dict[str, float]]
     test_start: str
     test_end: str
+    drift: pd.DataFrame | None = None
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [] if self.drift is None else sorted(self.drift.loc[self.drift["drift"], "feature"].astype(str))
 
     @property
     def excess_sharpe(self) -> float:
@@ -61,6 +68,7 @@ def evaluate(engine: Engine, config: RunConfig, policy: PolicyRecord, settings: 
         "cash": cash(market.timestamps, start_index, initial_cash=config.portfolio.capital),
     }
     metrics = {name: performance_summary(curve, config.data.interval) for name, curve in curves.items()}
+    drift = feature_drift(settings, policy.policy_id, loaded.matrix, market.timestamps[cut])
     metrics["policy"]["turnover"] = float(np.sum(record.turnover))
     metrics["policy"]["costs"] = float(np.sum(record.cost))
     episode_id = f"eval-{policy.policy_id}-{policy_equity.index[0]:%Y%m%d}-{policy_equity.index[-1]:%Y%m%d}"
@@ -92,4 +100,12 @@ def evaluate(engine: Engine, config: RunConfig, policy: PolicyRecord, settings: 
         period=(str(policy_equity.index[0].date()), str(policy_equity.index[-1].date())),
     )
     path = write_report(result, settings.reports_dir / f"{policy.policy_id}.html")
-    return EvaluationOutcome(path, episode_id, metrics, result.period[0], result.period[1])
+    return EvaluationOutcome(path, episode_id, metrics, result.period[0], result.period[1], drift)
+
+
+def feature_drift(settings: PlatformSettings, policy_id: str, matrix, test_start: pd.Timestamp) -> pd.DataFrame | None:
+    """Out-of-sample feature drift against the policy's training baseline (None without one)."""
+    path = drift_baseline_path(settings, policy_id)
+    if not path.is_file():
+        return None
+    return drift_report(json.loads(path.read_text()), matrix.slice_time(test_start, None))

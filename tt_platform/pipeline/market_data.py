@@ -68,6 +68,29 @@ def fetch_bars(
     raise ValueError(f"fetch_bars: source {data.source!r} is not a file or synthetic source")
 
 
+def fill_stored_gaps(engine: Engine, data: DataConfig, symbol: str, start: date, end: date) -> str:
+    """Apply the run's missing-bar policy to a stored slice and say what was found and done.
+
+    ``skip`` leaves holes (the coverage check reports them); ``ffill`` stores a flat bar with
+    volume 0 at each missing session between the first and last real bar, never beyond them.
+    """
+    from tt_platform.data.calendars import expected_timestamps, resolve_calendar
+    from tt_platform.data.gaps import fill_missing
+    from tt_platform.store.prices import read_bars, write_bars
+
+    lo = pd.Timestamp(start, tz="UTC")
+    hi = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    stored = read_bars(engine, [symbol], lo, hi, interval=data.interval, adjusted=data.adjusted)
+    if stored.empty:
+        return f"{symbol}: no bars stored in {start}..{end}"
+    sessions = expected_timestamps(resolve_calendar(symbol), stored["ts"].min(), stored["ts"].max(), data.interval)
+    filled, report = fill_missing(stored, sessions, policy=data.missing_bars)
+    new_rows = filled[filled["filled"]]
+    if len(new_rows):
+        write_bars(engine, new_rows.drop(columns="filled"), source=f"{data.source}+ffill", interval=data.interval, adjusted=data.adjusted)
+    return report.summary()
+
+
 def ingest(
     engine: Engine,
     data: DataConfig,
@@ -87,7 +110,18 @@ def ingest(
         result = ingest_from_ib(
             engine, symbols, start, end, interval=data.interval, adjusted=data.adjusted, settings=settings
         )
-        return IngestSummary(tuple(symbols), result.rows, result.first_ts, result.last_ts, "ib", result.refused)
+        summary = IngestSummary(tuple(symbols), result.rows, result.first_ts, result.last_ts, "ib", result.refused)
+    else:
+        summary = _ingest_frames(engine, data, symbols, start, end, settings)
+    for symbol in symbols:
+        if symbol not in summary.refused:
+            log.info("missing bars (%s): %s", data.missing_bars, fill_stored_gaps(engine, data, symbol, start, end))
+    return summary
+
+
+def _ingest_frames(
+    engine: Engine, data: DataConfig, symbols: list[str], start: date, end: date, settings: PlatformSettings
+) -> IngestSummary:
     bars, refused = fetch_bars(data, symbols, start, end, settings)
     rows = 0
     lo = pd.Timestamp(start, tz="UTC")

@@ -27,6 +27,13 @@ from tt_platform.training.trainer import train_policy
 from tt_platform.training.checkpoint import code_version
 
 
+DRIFT_BASELINE_FILE = "drift_baseline.json"
+
+
+def drift_baseline_path(settings: PlatformSettings, policy_id: str) -> Path:
+    return settings.artifacts_dir / "policies" / policy_id / DRIFT_BASELINE_FILE
+
+
 @dataclass(frozen=True)
 class LoadedMarket:
     market: MarketData
@@ -134,12 +141,16 @@ def train(
         "train_end": str(train_market.timestamps[-1]),
     }
     drift_baseline = feature_baseline(loaded.matrix.slice_time(None, train_market.timestamps[-1]))
+    policy_dir = settings.artifacts_dir / "policies" / policy_id
+    policy_dir.mkdir(parents=True, exist_ok=True)
+    # kept beside the model so evaluation and the live loop can measure drift without MLflow
+    (policy_dir / DRIFT_BASELINE_FILE).write_text(json.dumps(drift_baseline))
     result = train_policy(
         train_market,
         env_config_for(config),
         train_config_for(config),
         tracker=tracker,
-        checkpoint_dir=settings.artifacts_dir / "policies" / policy_id,
+        checkpoint_dir=policy_dir,
         resume_checkpoint=resume_checkpoint,
         progress=progress,
         lineage=lineage,

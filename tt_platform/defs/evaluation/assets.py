@@ -33,5 +33,7 @@ def evaluation_report(context: dg.AssetExecutionContext, platform: PlatformResou
             "buy_and_hold_total_return": round(baseline["total_return"], 6),
             "max_drawdown": round(policy_metrics["max_drawdown"], 6),
             "turnover": round(policy_metrics["turnover"], 4),
+            "drifted_features": ", ".join(outcome.drifted_features),
+            "max_feature_psi": round(float(outcome.drift["psi"].max()), 4) if outcome.drift is not None else -1.0,
         }
     )

@@ -2,11 +2,13 @@
 
 
 import dagster as dg
+import pandas as pd
 
 from tt_platform.defs.market_data.checks import BAR_CHECK_SPECS, bar_check_results
 from tt_platform.defs.market_data.partitions import BAR_PARTITIONS, requested_windows
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
 from tt_platform.pipeline.market_data import ingest
+from tt_platform.store.registry import upsert_instruments
 
 
 @dg.asset(
@@ -29,6 +31,9 @@ def bars(context: dg.AssetExecutionContext, platform: PlatformResource, run_conf
         first = summary.first_ts if first is None or (summary.first_ts is not None and summary.first_ts < first) else first
         last = summary.last_ts if last is None or (summary.last_ts is not None and summary.last_ts > last) else last
         context.log.info(f"{symbol}: {summary.rows} bars {start}..{end} from {summary.source}")
+    if refused:
+        # the source could not resolve these: mark them so nothing downstream waits for them
+        upsert_instruments(platform.engine(), pd.DataFrame({"symbol": sorted(set(refused)), "unresolved_reason": "refused by source"}))
     yield dg.MaterializeResult(
         metadata={
             "rows": total_rows,

@@ -19,6 +19,9 @@ class RunConfigResource(dg.ConfigurableResource):
 
     config_path: str = ""
     overrides_json: str = ""
+    # how this run executes, not what it computes: kept out of the run config and its hash
+    resume_checkpoint: str = ""
+    progress: bool = False
 
     def load(self) -> RunConfig:
         config = load_run_config(self.config_path or None)

@@ -1,6 +1,8 @@
 """The trained policy: PPO (or A2C/SAC) on the stored features, tracked in MLflow."""
 
 
+from pathlib import Path
+
 import dagster as dg
 
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
@@ -21,7 +23,14 @@ def trained_policy(
 ) -> dg.MaterializeResult:
     config = run_config.load()
     tracker = mlflow.tracker()
-    record = train(platform.engine(), config, platform.settings, tracker=tracker)
+    record = train(
+        platform.engine(),
+        config,
+        platform.settings,
+        tracker=tracker,
+        resume_checkpoint=Path(run_config.resume_checkpoint) if run_config.resume_checkpoint else None,
+        progress=run_config.progress,
+    )
     metadata: dict[str, object] = {
         "policy_id": record.policy_id,
         "model_path": dg.MetadataValue.path(record.model_path),

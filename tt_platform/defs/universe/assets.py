@@ -2,11 +2,12 @@
 
 
 import dagster as dg
+import pandas as pd
 
 from tt_platform.defs.market_data.partitions import SYMBOLS
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
 from tt_platform.pipeline.universe import resolve_watchlist
-from tt_platform.store.registry import record_watchlist
+from tt_platform.store.registry import record_watchlist, upsert_instruments
 
 
 @dg.asset(group_name="universe", description="The traded universe; its snapshot hash is carried downstream.")
@@ -16,6 +17,14 @@ def watchlist(context: dg.AssetExecutionContext, platform: PlatformResource, run
     registered = set(context.instance.get_dynamic_partitions(SYMBOLS.name))
     added = [s for s in current.symbols if s not in registered]
     removed = sorted(registered - set(current.symbols))
+    engine = platform.engine()
+    # removed symbols keep their history but are no longer traded or ingested
+    upsert_instruments(
+        engine,
+        pd.DataFrame([{"symbol": e.symbol, "exchange": e.exchange, "currency": e.currency, "active": True} for e in current.entries]),
+    )
+    if removed:
+        upsert_instruments(engine, pd.DataFrame({"symbol": removed, "active": False}))
     if added:
         context.instance.add_dynamic_partitions(SYMBOLS.name, added)
     for symbol in removed:

@@ -1,0 +1,50 @@
+from datetime import date
+
+import pandas as pd
+
+from tt_platform.config.run_config import DataConfig
+from tt_platform.data.synthetic import generate_bars
+from tt_platform.pipeline.market_data import ingest
+from tt_platform.settings import PlatformSettings
+from tt_platform.store.prices import read_bars
+
+
+def write_csv_with_hole(folder, symbol: str, hole: str) -> pd.DataFrame:
+    bars = generate_bars([symbol], "2021-03-01", "2021-03-31", seed=2)
+    kept = bars[bars["ts"] != pd.Timestamp(hole, tz="UTC")]
+    frame = kept.assign(date=kept["ts"].dt.strftime("%Y-%m-%d"))[["date", "open", "high", "low", "close", "volume"]]
+    frame.to_csv(folder / f"{symbol}.csv", index=False)
+    return bars
+
+
+def test_csv_ingest_is_idempotent_and_skip_leaves_the_hole(tmp_path, store_engine):
+    write_csv_with_hole(tmp_path, "AAA", "2021-03-10")
+    data = DataConfig(source="csv", csv_dir=tmp_path, start=date(2021, 3, 1), end=date(2021, 3, 31))
+    first = ingest(store_engine, data, ["AAA"], data.start, data.end, PlatformSettings())
+    second = ingest(store_engine, data, ["AAA"], data.start, data.end, PlatformSettings())
+    stored = read_bars(store_engine, ["AAA"])
+    assert first.rows == second.rows == len(stored) == 22  # 23 sessions less the hole
+    assert pd.Timestamp("2021-03-10", tz="UTC") not in set(stored["ts"])
+
+
+def test_ffill_policy_stores_a_flat_bar_for_the_missing_session(tmp_path, store_engine):
+    original = write_csv_with_hole(tmp_path, "AAA", "2021-03-10")
+    data = DataConfig(source="csv", csv_dir=tmp_path, start=date(2021, 3, 1), end=date(2021, 3, 31), missing_bars="ffill")
+    ingest(store_engine, data, ["AAA"], data.start, data.end, PlatformSettings())
+    stored = read_bars(store_engine, ["AAA"]).set_index("ts")
+    assert len(stored) == 23
+    filled = stored.loc[pd.Timestamp("2021-03-10", tz="UTC")]
+    previous_close = original.set_index("ts").loc[pd.Timestamp("2021-03-09", tz="UTC"), "close"]
+    assert filled["volume"] == 0
+    assert filled["open"] == filled["high"] == filled["low"] == filled["close"] == previous_close
+
+
+def test_a_shorter_source_leaves_no_stale_rows(tmp_path, store_engine):
+    bars = generate_bars(["AAA"], "2021-03-01", "2021-03-31", seed=2)
+    frame = bars.assign(date=bars["ts"].dt.strftime("%Y-%m-%d"))[["date", "open", "high", "low", "close", "volume"]]
+    frame.to_csv(tmp_path / "AAA.csv", index=False)
+    data = DataConfig(source="csv", csv_dir=tmp_path, start=date(2021, 3, 1), end=date(2021, 3, 31))
+    ingest(store_engine, data, ["AAA"], data.start, data.end, PlatformSettings())
+    frame.iloc[:-5].to_csv(tmp_path / "AAA.csv", index=False)  # the vendor withdrew the last week
+    ingest(store_engine, data, ["AAA"], data.start, data.end, PlatformSettings())
+    assert len(read_bars(store_engine, ["AAA"])) == 18
