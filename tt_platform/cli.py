@@ -182,6 +182,28 @@ gateway_sim_command = app.registered_commands[-1]
 gateway_sim_command.context_settings = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
+@app.command("corporate-actions")
+def corporate_actions(
+    path: Path = typer.Argument(..., help="File of split and dividend events."),
+    fmt: str = typer.Option("csv", "--format", help="csv | quandl | zipline | lean"),
+    symbol: Optional[str] = typer.Option(None, "--symbol", help="Symbol of the file (required for lean)."),
+) -> None:
+    """Load splits and dividends into tt_corporate_actions (used when data.adjusted is true)."""
+    from tt_platform.pipeline.corporate_actions import import_actions
+    from tt_platform.pipeline.store_access import open_store
+
+    if not path.is_file():
+        _fail(f"{path}: file not found")
+    try:
+        actions = import_actions(open_store(get_settings()), path, fmt, symbol)
+    except ValueError as exc:
+        _fail(str(exc))
+    counts = actions.groupby(["symbol", "action_type"]).size()
+    for (name, kind), count in counts.items():
+        typer.echo(f"  {name}: {count} {kind}")
+    typer.echo(f"stored {len(actions)} events")
+
+
 @app.command()
 def info() -> None:
     """Show the platform settings in effect (secrets masked)."""

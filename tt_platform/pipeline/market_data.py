@@ -123,6 +123,12 @@ def _ingest_frames(
     engine: Engine, data: DataConfig, symbols: list[str], start: date, end: date, settings: PlatformSettings
 ) -> IngestSummary:
     bars, refused = fetch_bars(data, symbols, start, end, settings)
+    if data.adjusted and len(bars):
+        # files and synthetic data are raw prices: adjust them with the stored splits and dividends
+        from tt_platform.data.corporate_actions import select_feed
+        from tt_platform.store.corporate_actions import read_corporate_actions
+
+        bars = select_feed(bars, read_corporate_actions(engine, symbols), adjustment=True)
     rows = 0
     lo = pd.Timestamp(start, tz="UTC")
     hi = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)

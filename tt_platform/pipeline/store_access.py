@@ -7,7 +7,7 @@ import threading
 from sqlalchemy.engine import Engine
 
 from tt_platform.settings import PlatformSettings
-from tt_platform.store.engine import create_store_engine, database_url, ensure_schema
+from tt_platform.store.engine import connect_store, database_url
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -16,9 +16,6 @@ _lock = threading.Lock()
 def open_store(settings: PlatformSettings) -> Engine:
     url = database_url(settings)
     with _lock:
-        engine = _engines.get(url)
-        if engine is None:
-            engine = create_store_engine(url)
-            ensure_schema(engine)
-            _engines[url] = engine
-        return engine
+        if url not in _engines:
+            _engines[url] = connect_store(settings)
+        return _engines[url]

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--data", help="folder of date,open,high,low,close,volume CSVs named <SYMBOL>.csv")
     data.add_argument("--synthetic", help="comma-separated symbols served from the synthetic generator")
+    data.add_argument("--store", action="store_true", help="serve the bars already in the platform's store (TT_DB_URL or embedded)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic generator")
     parser.add_argument(
         "--scale", type=float, default=1.0, help="emulator clock speed-up (pacing windows, streams, faults)"
@@ -59,6 +60,11 @@ def build_emulator(args: argparse.Namespace) -> GatewayEmulator:
     source: BarSource
     if args.data:
         source = CsvDirectoryBarSource(args.data)
+    elif args.store:
+        from tt_platform.ib.emulator.sources import StoreBarSource
+        from tt_platform.store.engine import connect_store
+
+        source = StoreBarSource(connect_store())
     else:
         symbols = [s.strip() for s in args.synthetic.split(",") if s.strip()]
         source = SyntheticBarSource(symbols, seed=args.seed)

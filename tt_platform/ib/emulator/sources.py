@@ -14,15 +14,10 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-from tt_platform.data.bars import (
-    BAR_COLUMNS,
-    BarValidationError,
-    empty_bars,
-    normalize_bars,
-)
+from tt_platform.data.bars import BarValidationError, empty_bars, normalize_bars
+from tt_platform.data.importers import ImportFormatError, read_plain_csv
 
 INTERVALS = ("1d", "1h", "1min")
-_PLAIN_COLUMNS = ["date", "open", "high", "low", "close", "volume"]
 
 
 class BarSourceError(ValueError):
@@ -72,30 +67,8 @@ class FrameBarSource:
 def read_plain_bar_csv(path: Path, symbol: str) -> pd.DataFrame:
     """A ``date,open,high,low,close,volume`` CSV as canonical daily bars; errors name file and line."""
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise BarSourceError(f"{path}: cannot read as CSV: {exc}") from exc
-    header = [c.strip().lower() for c in raw.columns]
-    if header[: len(_PLAIN_COLUMNS)] != _PLAIN_COLUMNS:
-        raise BarSourceError(f"{path}: line 1: expected header {','.join(_PLAIN_COLUMNS)}, got {','.join(raw.columns)}")
-    raw.columns = header
-    ts = pd.to_datetime(raw["date"], errors="coerce", utc=True)
-    bad = ts.isna()
-    if bad.any():
-        row = int(bad.to_numpy().argmax())
-        raise BarSourceError(f"{path}: line {row + 2}: unparseable date {raw['date'].iloc[row]!r}")
-    frame = pd.DataFrame({"symbol": symbol, "ts": ts.dt.normalize()})
-    for column in _PLAIN_COLUMNS[1:]:
-        values = pd.to_numeric(raw[column], errors="coerce")
-        if values.isna().any():
-            row = int(values.isna().to_numpy().argmax())
-            raise BarSourceError(
-                f"{path}: line {row + 2}: column {column!r} is not a number: {raw[column].iloc[row]!r}"
-            )
-        frame[column] = values.astype("float64")
-    try:
-        return normalize_bars(frame[BAR_COLUMNS], origin=str(path))
-    except BarValidationError as exc:
+        return read_plain_csv(path, symbol=symbol)
+    except (ImportFormatError, BarValidationError) as exc:
         raise BarSourceError(str(exc)) from exc
 
 
@@ -171,3 +144,27 @@ class SyntheticBarSource:
             return empty_bars()
         frame = self._generate([symbol], lo.normalize(), hi.normalize(), interval, self.seed)
         return _slice(frame, start, end)
+
+
+class StoreBarSource:
+    """Bars from the platform's own store (tt_prices): replay what was ingested before.
+
+    ``symbols`` are those with stored bars of any interval; reads go to the store per request.
+    """
+
+    def __init__(self, engine, *, adjusted: bool = False) -> None:
+        from tt_platform.store.prices import bar_counts
+
+        self._engine = engine
+        self._adjusted = adjusted
+        counts = bar_counts(engine, interval="1d", adjusted=adjusted)
+        self._symbols = sorted(counts["symbol"].astype(str)) if len(counts) else []
+
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    def bars(self, symbol: str, start: pd.Timestamp, end: pd.Timestamp, interval: str) -> pd.DataFrame:
+        from tt_platform.store.prices import read_bars
+
+        frame = read_bars(self._engine, [symbol.upper()], start, end, interval=interval, adjusted=self._adjusted)
+        return frame[frame["ts"] < end].reset_index(drop=True)

@@ -47,9 +47,9 @@ def test_csv_directory_source_reads_plain_csvs(tmp_path):
 @pytest.mark.parametrize(
     "content, problem",
     [
-        ("day,open,high,low,close,volume\n2021-01-04,1,1,1,1,1\n", "line 1: expected header"),
-        ("date,open,high,low,close,volume\n2021-01-04,1,1,1,1,1\nnot-a-date,1,1,1,1,1\n", "line 3: unparseable date"),
-        ("date,open,high,low,close,volume\n2021-01-04,1,1,1,1,1\n2021-01-05,1,x,1,1,1\n", "line 3: column 'high'"),
+        ("day,open,high,low,close,volume\n2021-01-04,1,1,1,1,1\n", "line 1: header has no 'date' column"),
+        ("date,open,high,low,close,volume\n2021-01-04,1,1,1,1,1\nnot-a-date,1,1,1,1,1\n", "line 3: 'date' is not an ISO-8601"),
+        ("date,open,high,low,close,volume\n2021-01-04,1,1,1,1,1\n2021-01-05,1,x,1,1,1\n", "line 3: 'high' is not a number"),
         ("date,open,high,low,close,volume\n2021-01-04,1,1,1,-1,1\n", "price <= 0"),
     ],
 )

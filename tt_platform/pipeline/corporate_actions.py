@@ -1,0 +1,44 @@
+"""Load split and dividend events from vendor files into tt_corporate_actions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from tt_platform.data.corporate_actions import (
+    actions_from_lean_factor_file,
+    actions_from_quandl_wiki,
+    actions_from_zipline_csvdir,
+    consolidate_actions,
+    read_actions_csv,
+)
+from tt_platform.data.importers import read_quandl_wiki_table, read_zipline_csvdir_table
+from tt_platform.store.corporate_actions import write_corporate_actions
+
+FORMATS = ("csv", "quandl", "zipline", "lean")
+
+
+def read_actions_file(path: Path, fmt: str, symbol: str | None = None) -> pd.DataFrame:
+    """The events of one file, one row per (symbol, ex_date, action_type)."""
+    if fmt == "csv":
+        actions = read_actions_csv(path)
+    elif fmt == "quandl":
+        actions = actions_from_quandl_wiki(read_quandl_wiki_table(path, symbol))
+    elif fmt == "zipline":
+        actions = actions_from_zipline_csvdir(read_zipline_csvdir_table(path, symbol))
+    elif fmt == "lean":
+        if not symbol:
+            raise ValueError(f"{path}: a Lean factor file does not name its symbol; pass --symbol")
+        actions = actions_from_lean_factor_file(path, symbol)
+    else:
+        raise ValueError(f"{path}: unknown corporate-actions format {fmt!r}; use one of {FORMATS}")
+    # some vendors list several events of one kind on one day (e.g. special + regular dividend)
+    return consolidate_actions(actions)
+
+
+def import_actions(engine: Engine, path: Path, fmt: str, symbol: str | None = None) -> pd.DataFrame:
+    actions = read_actions_file(path, fmt, symbol).assign(source=f"{fmt}:{path.name}")
+    write_corporate_actions(engine, actions)
+    return actions
