@@ -33,7 +33,7 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     frame = pd.DataFrame(metrics)
     percent_rows = {"total_return", "annual_return", "annual_volatility", "max_drawdown", "win_ratio"}
     formatted = frame.apply(
-        lambda row: row.map(lambda v: f"{v:.2%}" if row.name in percent_rows else f"{v:.3f}"), axis=1
+        lambda row: row.map(lambda v: "—" if pd.isna(v) else f"{v:.2%}" if row.name in percent_rows else f"{v:.3f}"), axis=1
     )
     return formatted.to_html(classes="metrics", border=0, escape=True)
 

@@ -8,6 +8,7 @@ from datetime import date
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from tt_platform.features.cache import FeatureCache
 from tt_platform.features.compute import FeatureMatrix, compute_features
 from tt_platform.features.spec import FeatureSet
 from tt_platform.store.features import read_features_long, write_features_long
@@ -46,24 +47,27 @@ def build_features(
     adjusted: bool,
     feature_set: FeatureSet,
     context_symbols: list[str] | None = None,
+    cache: FeatureCache | None = None,
 ) -> FeatureSummary:
     """Features for ``symbols`` on [start, end], from bars including the warmup before ``start``.
 
     ``context_symbols`` is the whole universe: cross-sectional features (ranks, relative strength)
-    need it even when only some symbols are recomputed.
+    need it even when only some symbols are recomputed. With a ``cache``, the wide matrix is
+    also kept on disk keyed by (feature_set_hash, symbols, range) and reused while the bars it was
+    computed from are unchanged.
     """
     universe = sorted(set(context_symbols or symbols) | set(symbols))
     bars = read_bars(engine, universe, warmup_start(start, feature_set, interval), day_end(end), interval=interval, adjusted=adjusted)
     if bars.empty:
         return FeatureSummary(0, feature_set.hash, len(feature_set.features), 0, "", "")
-    matrix = compute_features(bars, feature_set)
+    matrix = cache.get_or_compute(bars, feature_set) if cache is not None else compute_features(bars, feature_set)
     # the store takes plain text columns; to_long hands out categoricals for memory
     long = matrix.to_long().astype({"instrument": str, "feature": str})
     in_window = (long["ts"] >= pd.Timestamp(start, tz="UTC")) & (long["ts"] <= day_end(end)) & long["instrument"].isin(symbols)
     long = long.loc[in_window]
-    rows = write_features_long(engine, long.assign(feature_set_hash=matrix.feature_set_hash))
+    write_features_long(engine, long.assign(feature_set_hash=matrix.feature_set_hash))
     return FeatureSummary(
-        rows=rows,
+        rows=len(long),
         feature_set_hash=matrix.feature_set_hash,
         features=len(matrix.feature_names),
         symbols=long["instrument"].nunique(),

@@ -12,7 +12,7 @@ def test_report_is_written_atomically_with_metrics_and_lineage(tmp_path):
     result = EvaluationResult(
         policy_id="ppo-abc<script>",
         equity={"policy": policy, "buy_and_hold": baseline},
-        metrics={"policy": performance_summary(policy), "buy_and_hold": performance_summary(baseline)},
+        metrics={"policy": performance_summary(policy) | {"turnover": 3.5}, "buy_and_hold": performance_summary(baseline)},
         weights=pd.DataFrame({"AAA": 0.5, "BBB": 0.5}, index=index),
         lineage={"feature_set_hash": "f00d", "seed": "7"},
         period=("2021-01-04", "2021-02-12"),
@@ -22,5 +22,6 @@ def test_report_is_written_atomically_with_metrics_and_lineage(tmp_path):
     assert "f00d" in html and "buy_and_hold" in html and "sharpe" in html
     assert "<script>" not in html.split("<body>")[1].split("</h1>")[0]  # policy id escaped
     assert "20.00%" in html  # policy total return, formatted as a percentage
+    assert "3.500" in html and "—" in html and ">nan<" not in html  # policy-only rows show a dash for baselines
     assert (tmp_path / "reports" / "plotly.min.js").stat().st_size > 100_000
     assert not list((tmp_path / "reports").glob("*.tmp"))

@@ -48,3 +48,24 @@ def test_a_shorter_source_leaves_no_stale_rows(tmp_path, store_engine):
     frame.iloc[:-5].to_csv(tmp_path / "AAA.csv", index=False)  # the vendor withdrew the last week
     ingest(store_engine, data, ["AAA"], data.start, data.end, PlatformSettings())
     assert len(read_bars(store_engine, ["AAA"])) == 18
+
+
+def test_features_are_stored_long_and_cached_wide(tmp_path, store_engine):
+    from tt_platform.features.cache import FeatureCache
+    from tt_platform.features.sets import basic_feature_set
+    from tt_platform.pipeline.features import build_features, load_feature_matrix
+
+    data = DataConfig(source="synthetic", start=date(2021, 1, 4), end=date(2021, 6, 30))
+    ingest(store_engine, data, ["AAA", "BBB"], date(2020, 9, 1), data.end, PlatformSettings())
+    cache = FeatureCache(tmp_path / "cache")
+    feature_set = basic_feature_set()
+    first = build_features(store_engine, ["AAA", "BBB"], data.start, data.end, interval="1d", adjusted=False,
+                           feature_set=feature_set, cache=cache)
+    again = build_features(store_engine, ["AAA", "BBB"], data.start, data.end, interval="1d", adjusted=False,
+                           feature_set=feature_set, cache=cache)
+    assert (cache.misses, cache.hits) == (1, 1)
+    assert first == again and first.rows > 0
+    matrix = load_feature_matrix(store_engine, ["AAA", "BBB"], data.start, data.end, feature_set)
+    assert matrix.feature_set_hash == feature_set.hash
+    assert matrix.values.shape[1:] == (2, len(matrix.feature_names))
+    assert matrix.mask.all()  # the warmup came from history before the window: every value is valid

@@ -5,6 +5,7 @@ import dagster as dg
 
 from tt_platform.defs.market_data.partitions import BAR_PARTITIONS, requested_windows
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
+from tt_platform.features.cache import FeatureCache
 from tt_platform.features.sets import get_feature_set
 from tt_platform.pipeline.features import build_features
 from tt_platform.pipeline.universe import resolve_watchlist
@@ -37,6 +38,7 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, run_
             adjusted=config.data.adjusted,
             feature_set=feature_set,
             context_symbols=universe,
+            cache=FeatureCache(platform.settings.home / "feature_cache"),
         )
         rows += summary.rows
     return dg.MaterializeResult(
