@@ -93,8 +93,11 @@ class RunConfig(StrictModel):
 
     @property
     def config_hash(self) -> str:
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        """Identity of what shapes a policy given its data. Where bars came from (source,
+        csv_dir) and the mode a run executes in are left out: the data snapshot hash already
+        pins the bars, and a policy trained once must be found again by paper and live runs."""
+        payload = self.model_dump(mode="json", exclude={"mode": True, "data": {"source", "csv_dir"}})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_overrides(self, **dotted: Any) -> "RunConfig":
         """Return a copy with ``section.key=value`` overrides (CLI flags), validated again.

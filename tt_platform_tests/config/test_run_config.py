@@ -63,6 +63,9 @@ def test_overrides_are_validated_and_hash_changes():
     changed = base.with_overrides(**{"data.interval": "1h", "mode": Mode.live})
     assert changed.data.interval == "1h" and changed.mode is Mode.live
     assert changed.config_hash != base.config_hash
+    # where bars come from and the execution mode do not change what a policy is
+    same = base.with_overrides(**{"data.source": "ib", "mode": Mode.paper})
+    assert same.config_hash == base.config_hash
     assert RunConfig().config_hash == base.config_hash
     with pytest.raises(RunConfigError, match="command-line overrides: portfolio.capital"):
         base.with_overrides(**{"portfolio.capital": 0})
