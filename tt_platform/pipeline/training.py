@@ -24,7 +24,9 @@ from tt_platform.store.policies import list_policies, register_policy
 from tt_platform.training.config import TrainConfig
 from tt_platform.training.tracking import MlflowTracker
 from tt_platform.training.trainer import train_policy
+from tt_platform.store.episodes import write_episode
 from tt_platform.training.checkpoint import code_version
+from tt_platform.training.episodes import episode_frames
 
 
 DRIFT_BASELINE_FILE = "drift_baseline.json"
@@ -183,6 +185,18 @@ def train(
             "model_uri": record.model_path,
         },
     )
+    if result.final_episode is not None:
+        # the in-sample rollout behind the training metrics, next to evaluation episodes
+        frames = episode_frames(
+            result.final_episode,
+            episode_id=f"train-{policy_id}",
+            policy_id=policy_id,
+            kind="train",
+            seed=config.training.seed,
+            config={"run_config_hash": config.config_hash},
+            metrics=record.metrics,
+        )
+        write_episode(engine, frames.episode, frames.actions, frames.rewards, frames.equity, frames.target_weights)
     return record
 
 

@@ -16,6 +16,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from tt_platform.env import EnvConfig, MarketData, make_env, policy_from_model, rollout
+from tt_platform.env.rollout import EpisodeRecord
 from tt_platform.training.checkpoint import (
     MODEL_FILE,
     Checkpoint,
@@ -45,6 +46,8 @@ class TrainResult:
     num_timesteps: int = 0
     train_seconds: float = 0.0
     episode_metrics: list[dict[str, float | None]] = field(default_factory=list)
+    # the deterministic in-sample rollout behind ``metrics`` (None when eval_episode is off)
+    final_episode: EpisodeRecord | None = None
 
 
 @contextlib.contextmanager
@@ -253,6 +256,7 @@ def train_policy(market: MarketData, env_config: EnvConfig, train_config: TrainC
         if episodes_cb.episodes:
             sums = [e["reward_sum"] for e in episodes_cb.episodes]
             metrics["train_reward_sum_mean"] = float(np.mean(sums))
+        record = None
         if train_config.eval_episode:
             eval_config = env_config.model_copy(update={"random_start": False,
                                                         "episode_length": None})
@@ -281,4 +285,4 @@ def train_policy(market: MarketData, env_config: EnvConfig, train_config: TrainC
         model_path=checkpoint.path / MODEL_FILE, checkpoint_path=checkpoint.path, metrics=metrics,
         mlflow_run_id=run_id, mlflow_run_url=run_url, registered_model_version=version,
         num_timesteps=int(model.num_timesteps), train_seconds=train_seconds,
-        episode_metrics=list(episodes_cb.episodes))
+        episode_metrics=list(episodes_cb.episodes), final_episode=record)

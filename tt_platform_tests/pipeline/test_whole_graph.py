@@ -55,11 +55,13 @@ def test_whole_graph_materializes(tmp_path, platform_env):
         features = conn.execute(sa.text("select count(*), count(distinct feature) from tt_features")).one()
         policy = conn.execute(sa.text("select policy_id, mlflow_run_id, feature_set_hash, data_snapshot_hash, seed from tt_policy")).all()
         equity_rows = conn.execute(sa.text("select count(*) from tt_equity_curve")).scalar_one()
+        episodes = dict(conn.execute(sa.text("select kind, count(*) from tt_episode group by kind")).all())
     # 2021 has 252 NYSE sessions
     assert prices == [("AAA", 252), ("BBB", 252), ("CCC", 252)]
     assert features[0] > 0 and features[1] >= 5
     assert len(policy) == 1 and policy[0].mlflow_run_id and policy[0].seed == 42
     assert equity_rows > 0
+    assert episodes == {"train": 1, "eval": 1}
 
     run = MlflowTracker(platform_env.mlflow_uri).client.get_run(policy[0].mlflow_run_id)
     assert run.data.params["feature_set_hash"] == policy[0].feature_set_hash
