@@ -12,7 +12,7 @@ import typer
 
 from tt_platform.config.run_config import Mode, RunConfig, RunConfigError, load_run_config
 from tt_platform.data.watchlist import WatchlistError
-from tt_platform.settings import get_settings
+from tt_platform.settings import get_settings, mask_url_password
 
 app = typer.Typer(add_completion=False, help="tt-platform: RL trading on Interactive Brokers, orchestrated by Dagster.")
 
@@ -68,7 +68,10 @@ def _gateway_for(run_config: RunConfig, use_emulator: bool):
     from tt_platform.pipeline.ib_source import local_gateway
     from tt_platform.pipeline.universe import resolve_watchlist
 
-    symbols = resolve_watchlist(run_config).symbols
+    try:
+        symbols = resolve_watchlist(run_config).symbols
+    except WatchlistError as exc:
+        _fail(str(exc))
     saved = {k: os.environ.get(k) for k in ("IB_HOST", "IB_PORT")}
     with local_gateway(symbols, run_config.data.seed, get_settings()) as settings:
         os.environ.update({"IB_HOST": settings.ib_host, "IB_PORT": str(settings.ib_port)})
@@ -87,16 +90,21 @@ def demo(
     config: Optional[Path] = ConfigOption,
     mode: Optional[Mode] = ModeOption,
     interval: Optional[str] = IntervalOption,
-    source: str = typer.Option("ib", "--source", help="ib (through ib_insync) | synthetic | csv"),
+    source: Optional[str] = typer.Option(
+        None, "--source", help="ib | synthetic | csv (default: the config's; without --config, ib through the emulator)"
+    ),
     emulator: bool = typer.Option(True, "--emulator/--no-emulator", help="Serve IB from the bundled gateway emulator."),
 ) -> None:
     """Materialize the whole graph: watchlist -> bars -> features -> policy -> evaluation report."""
+    if source is None and config is None:
+        source = "ib"  # the demo runs the real IB code path, against the emulator
     run_config, overrides = _resolve_config(config, _given(mode=mode, data__interval=interval, data__source=source))
     settings = get_settings()
     with _gateway_for(run_config, emulator) as port:
         via = f"IB Gateway emulator on 127.0.0.1:{port}" if port else run_config.data.source
         typer.echo(
-            f"tt demo: {len(run_config.universe.symbols)} symbols, {run_config.data.start}..{run_config.data.end} "
+            f"tt demo: {run_config.universe.watchlist or ','.join(run_config.universe.symbols)}, "
+            f"{run_config.data.start}..{run_config.data.end} "
             f"{run_config.data.interval} via {via}; TT_HOME={settings.home}"
         )
         outcome = _run_assets(["*"], config, overrides, with_partitions=True)
@@ -104,7 +112,7 @@ def demo(
     report = outcome["assets"].get("evaluation_report", {}).get("report_path", "")
     typer.secho("\nDone.", fg=typer.colors.GREEN, bold=True)
     typer.echo(f"  Report:      {report}")
-    typer.echo(f"  MLflow:      make mlflow-ui   (tracking store {settings.mlflow_uri})")
+    typer.echo(f"  MLflow:      make mlflow-ui   (tracking store {mask_url_password(settings.mlflow_uri)})")
     typer.echo("  Dagster UI:  make ui          (then open http://127.0.0.1:3000, Assets -> Lineage)")
 
 
@@ -216,7 +224,10 @@ def ui(port: int = typer.Option(3000, "--port")) -> None:
     """Start the Dagster UI (webserver and daemon) on this machine's embedded or configured storage."""
     from tt_platform.runtime import prepare_dagster
 
-    env = prepare_dagster(get_settings())
+    try:
+        env = prepare_dagster(get_settings())
+    except FileNotFoundError as exc:
+        _fail(str(exc))
     typer.echo(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={env['DAGSTER_HOME']})")
     workspace = Path(env["DAGSTER_HOME"]) / "workspace.yaml"
     dagster = Path(sys.executable).with_name("dagster")
@@ -227,7 +238,7 @@ def ui(port: int = typer.Option(3000, "--port")) -> None:
 def mlflow_ui(port: int = typer.Option(5000, "--port")) -> None:
     """Start the MLflow UI on the platform's tracking store."""
     settings = get_settings()
-    typer.echo(f"MLflow UI on http://127.0.0.1:{port} (store {settings.mlflow_uri})")
+    typer.echo(f"MLflow UI on http://127.0.0.1:{port} (store {mask_url_password(settings.mlflow_uri)})")
     from tt_platform.training.tracking import resolve_backend
 
     backend = resolve_backend(settings.mlflow_uri)

@@ -28,20 +28,22 @@ def dagster_home() -> Path:
 
 
 def dagster_environment(settings: PlatformSettings) -> dict[str, str]:
-    """The variables dagster.yaml reads, for this process and the ones it starts."""
+    """The variables dagster.yaml reads, for this process and the ones it starts. Values already
+    in the environment win (a deployment may keep Dagster's storage in its own database)."""
     state = settings.home / "dagster"
     dagster_url = database_url(settings)
     if settings.db_url is None:
         # the embedded server is a development store: Dagster writes one event per partition
         # key, and not waiting for each commit's fsync makes long backfills much faster
         dagster_url += ("&" if "?" in dagster_url else "?") + "options=-csynchronous_commit%3Doff"
-    return {
+    derived = {
         "DAGSTER_HOME": str(dagster_home()),
         "TT_HOME": str(settings.home),
         "TT_DAGSTER_PG_URL": dagster_url,
         "TT_DAGSTER_STORAGE": str(state / "storage"),
         "TT_DAGSTER_COMPUTE_LOGS": str(state / "compute_logs"),
     }
+    return {key: os.environ.get(key) or value for key, value in derived.items()}
 
 
 def prepare_dagster(settings: PlatformSettings) -> dict[str, str]:

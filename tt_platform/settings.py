@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 
 def default_home() -> Path:
@@ -57,18 +57,26 @@ class PlatformSettings(BaseSettings):
 
     def safe_dump(self) -> dict[str, str]:
         """Settings fit for logs and metadata: passwords and account ids masked."""
-        db = "embedded (pgserver)"
-        if self.db_url:
-            db = make_url(self.db_url).render_as_string(hide_password=True)
+        from tt_platform.store.engine import safe_url
+
         return {
             "TT_HOME": str(self.home),
-            "TT_DB_URL": db,
+            "TT_DB_URL": safe_url(self.db_url) if self.db_url else "embedded (pgserver)",
             "IB_HOST": self.ib_host,
             "IB_PORT": str(self.ib_port),
             "IB_CLIENT_ID": str(self.ib_client_id),
             "IB_ACCOUNT": "***" if self.ib_account else "",
-            "MLFLOW_TRACKING_URI": self.mlflow_uri,
+            "MLFLOW_TRACKING_URI": mask_url_password(self.mlflow_uri),
         }
+
+
+def mask_url_password(url: str) -> str:
+    """A URL fit for logs: any password replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @lru_cache(maxsize=1)

@@ -97,6 +97,9 @@ class RunConfig(StrictModel):
         csv_dir) and the mode a run executes in are left out: the data snapshot hash already
         pins the bars, and a policy trained once must be found again by paper and live runs."""
         payload = self.model_dump(mode="json", exclude={"mode": True, "data": {"source", "csv_dir"}})
+        if self.universe.watchlist is not None:
+            # the universe's content, not where its file happens to live
+            payload["universe"]["watchlist"] = _watchlist_identity(self.universe.watchlist)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_overrides(self, **dotted: Any) -> "RunConfig":
@@ -112,6 +115,15 @@ class RunConfig(StrictModel):
                 node = node[part]
             node[leaf] = value.value if isinstance(value, Enum) else value
         return parse_run_config(data, source="command-line overrides")
+
+
+def _watchlist_identity(path: Path) -> str:
+    from tt_platform.data.watchlist import WatchlistError, load_watchlist
+
+    try:
+        return load_watchlist(path).snapshot_hash
+    except WatchlistError:
+        return str(path)  # unreadable now; resolving the universe will report why
 
 
 def _format_errors(source: str, error: ValidationError) -> str:
@@ -150,7 +162,10 @@ def load_run_config(path: str | Path | None) -> RunConfig:
         where = f"line {mark.line + 1}" if mark else "(parse)"
         raise RunConfigError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
     config = parse_run_config(data, source=str(path))
-    if config.universe.watchlist is not None and not config.universe.watchlist.is_absolute():
-        watchlist = (path.parent / config.universe.watchlist).resolve()
-        config = config.with_overrides(**{"universe.watchlist": str(watchlist)})
-    return config
+    # relative paths in a config mean: next to the config file
+    relative = {
+        key: str((path.parent / value).resolve())
+        for key, value in (("universe.watchlist", config.universe.watchlist), ("data.csv_dir", config.data.csv_dir))
+        if value is not None and not value.is_absolute()
+    }
+    return config.with_overrides(**relative) if relative else config

@@ -59,24 +59,26 @@ def _validate_symbol(raw: str, where: str) -> str:
 
 def parse_watchlist(text: str, source: str = "inline") -> Watchlist:
     """Parse CSV text with a ``symbol`` (or ``ticker``) column, or one symbol per line."""
-    lines = [line for line in text.splitlines()]
-    rows = list(csv.reader(io.StringIO("\n".join(lines))))
-    if not any(any(cell.strip() for cell in row) for row in rows):
+    # comments and blank lines may come before the header, so drop them before looking for it
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip() and not line.lstrip().startswith("#")]
+    rows = [(n, row) for n, row in zip((n for n, _ in lines), csv.reader(io.StringIO("\n".join(line for _, line in lines))))]
+    if not rows:
         raise WatchlistError(f"{source}: watchlist is empty")
-    header = [cell.strip().lower() for cell in rows[0]]
-    has_header = any(h in SYMBOL_HEADERS for h in header)
+    first_line, first = rows[0]
+    header = [cell.strip().lower() for cell in first]
+    has_header = any(h in SYMBOL_HEADERS + ("symbols", "tickers") for h in header)
     if has_header:
-        symbol_col = next(i for i, h in enumerate(header) if h in SYMBOL_HEADERS)
+        symbol_col = next(i for i, h in enumerate(header) if h in SYMBOL_HEADERS + ("symbols", "tickers"))
         columns = {name: header.index(name) for name in ("exchange", "currency", "primary_exchange") if name in header}
-        body = list(enumerate(rows[1:], start=2))
+        body = rows[1:]
     else:
-        if len(rows[0]) > 1:
-            raise WatchlistError(f"{source}: line 1: no 'symbol' column in header {rows[0]}")
-        symbol_col, columns, body = 0, {}, list(enumerate(rows, start=1))
+        if len(first) > 1:
+            raise WatchlistError(f"{source}: line {first_line}: no 'symbol' column in header {first}")
+        symbol_col, columns, body = 0, {}, rows
     seen: dict[str, WatchlistEntry] = {}
     dropped: list[str] = []
     for line_no, row in body:
-        if not any(cell.strip() for cell in row) or row[0].strip().startswith("#"):
+        if not any(cell.strip() for cell in row):
             continue
         where = f"{source}: line {line_no}"
         if symbol_col >= len(row):

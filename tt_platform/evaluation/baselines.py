@@ -30,8 +30,12 @@ def hold_weights(
         raise ValueError(f"start_index {start_index} leaves no bar to hold over ({len(timestamps)} bars)")
     portfolio = Portfolio(initial_cash, symbols)
     core = ExecutionCore(cost_model)
-    prices = close[start_index]
-    core.rebalance(portfolio, np.asarray(weights, dtype=np.float64), prices)
+    weights = np.asarray(weights, dtype=np.float64)
+    # an unpriced symbol carries no weight; it gets a placeholder price the core accepts
+    prices = np.where(np.isfinite(close[start_index]) & (close[start_index] > 0), close[start_index], 1.0)
+    if (weights[close[start_index] != prices] != 0).any():
+        raise ValueError(f"hold_weights: a weighted symbol has no price at {timestamps[start_index]}")
+    core.rebalance(portfolio, weights, prices)
     equity = [core.mark(portfolio, prices)]
     for t in range(start_index + 1, len(timestamps)):
         # a symbol without a bar keeps its last price (no look-ahead to the next bar)
@@ -41,7 +45,12 @@ def hold_weights(
 
 
 def equal_weight_buy_and_hold(timestamps, symbols, close, start_index, *, initial_cash, cost_model, gross=1.0) -> pd.Series:
-    weights = np.full(len(symbols), gross / len(symbols))
+    """Equal weights over the symbols that have a price at the start (a later listing is not
+    bought: holding it would need a trade the baseline never makes)."""
+    priced = np.isfinite(close[start_index]) & (close[start_index] > 0)
+    if not priced.any():
+        raise ValueError(f"no symbol has a price at {timestamps[start_index]}")
+    weights = np.where(priced, gross / priced.sum(), 0.0)
     return hold_weights(timestamps, symbols, close, start_index, weights, initial_cash=initial_cash, cost_model=cost_model)
 
 

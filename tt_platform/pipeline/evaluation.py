@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
@@ -18,7 +17,8 @@ from tt_platform.evaluation.baselines import cash, equal_weight_buy_and_hold
 from tt_platform.evaluation.metrics import performance_summary
 from tt_platform.evaluation.report import EvaluationResult, write_report
 from tt_platform.features.drift import drift_report
-from tt_platform.pipeline.training import PolicyRecord, drift_baseline_path, env_config_for, load_market, split_index
+from tt_platform.pipeline.training import PolicyRecord, drift_baseline_path, env_config_for, load_market
+from tt_platform.training.metrics import record_metrics
 from tt_platform.settings import PlatformSettings
 from tt_platform.store.episodes import write_episode
 from tt_platform.training.checkpoint import load_model
@@ -39,16 +39,33 @@ class EvaluationOutcome:
         return [] if self.drift is None else sorted(self.drift.loc[self.drift["drift"], "feature"].astype(str))
 
     @property
-    def excess_sharpe(self) -> float:
-        return self.metrics["policy"]["sharpe"] - self.metrics["buy_and_hold"]["sharpe"]
+    def excess_sharpe(self) -> float | None:
+        policy, baseline = self.metrics["policy"]["sharpe"], self.metrics["buy_and_hold"]["sharpe"]
+        return None if policy is None or baseline is None else policy - baseline
+
+
+def first_test_index(market, policy: PolicyRecord) -> int:
+    """The first bar after the policy's training data: out of sample whatever was ingested since."""
+    if not policy.train_end:
+        raise ValueError(f"policy {policy.policy_id} does not record where its training data ended")
+    cut = int(market.timestamps.searchsorted(pd.Timestamp(policy.train_end), side="right"))
+    if cut > market.n_steps - 2:
+        raise ValueError(
+            f"policy {policy.policy_id} was trained until {policy.train_end}: the stored data leaves "
+            f"{market.n_steps - cut} bar(s) after that, too few to evaluate"
+        )
+    return cut
 
 
 def evaluate(engine: Engine, config: RunConfig, policy: PolicyRecord, settings: PlatformSettings) -> EvaluationOutcome:
     loaded = load_market(engine, config)
     market = loaded.market
-    cut = split_index(market, config.evaluation.test_fraction)
-    # the window before the cut is observation history only; decisions start at the cut
-    env = make_env(market, env_config_for(config, episode_length=None, random_start=False))
+    cut = first_test_index(market, policy)
+    # the bars before the cut are observation history only; decisions start at the cut. The
+    # drawdown stopper is a training device: evaluation runs the whole out-of-sample period so
+    # the policy and its baselines are measured over the same bars.
+    env_config = env_config_for(config, episode_length=None, random_start=False, max_drawdown=1.0, equity_floor=0.0)
+    env = make_env(market, env_config)
     model = load_model(policy.model_path)
     record: EpisodeRecord = rollout(env, policy_from_model(model, deterministic=True), options={"start_index": cut})
     policy_equity = record.equity_curve()
@@ -67,10 +84,10 @@ def evaluate(engine: Engine, config: RunConfig, policy: PolicyRecord, settings: 
         ),
         "cash": cash(market.timestamps, start_index, initial_cash=config.portfolio.capital),
     }
-    metrics = {name: performance_summary(curve, config.data.interval) for name, curve in curves.items()}
+    metrics = {name: performance_summary(curve, record.periods_per_year) for name, curve in curves.items()}
+    episode = record_metrics(record)
+    metrics["policy"] |= {k: episode[k] for k in ("turnover", "exposure_utilisation", "total_cost")}
     drift = feature_drift(settings, policy.policy_id, loaded.matrix, market.timestamps[cut])
-    metrics["policy"]["turnover"] = float(np.sum(record.turnover))
-    metrics["policy"]["costs"] = float(np.sum(record.cost))
     episode_id = f"eval-{policy.policy_id}-{policy_equity.index[0]:%Y%m%d}-{policy_equity.index[-1]:%Y%m%d}"
     frames = episode_frames(
         record,
@@ -82,7 +99,9 @@ def evaluate(engine: Engine, config: RunConfig, policy: PolicyRecord, settings: 
         metrics=metrics["policy"],
     )
     write_episode(engine, frames.episode, frames.actions, frames.rewards, frames.equity, frames.target_weights)
-    weights = pd.DataFrame(record.target_weights, index=record.timestamps, columns=record.symbols)
+    # weights are booked at the decision bar, one bar before the mark that shows their result
+    decided_at = pd.DatetimeIndex([record.start_timestamp]).append(record.timestamps[:-1])
+    weights = pd.DataFrame(record.target_weights, index=decided_at, columns=record.symbols)
     result = EvaluationResult(
         policy_id=policy.policy_id,
         equity=curves,

@@ -11,7 +11,9 @@ from sqlalchemy.engine import Engine
 from tt_platform.features.cache import FeatureCache
 from tt_platform.features.compute import FeatureMatrix, compute_features
 from tt_platform.features.spec import FeatureSet
-from tt_platform.store.features import read_features_long, write_features_long
+from tt_platform.pipeline.windows import day_end, day_start
+from tt_platform.store.features import delete_features, read_features_long, write_features_long
+from tt_platform.store.transaction import transaction
 from tt_platform.store.prices import read_bars
 
 # calendar days per bar, generously, so the warmup history loaded always covers the bars needed
@@ -21,10 +23,6 @@ CALENDAR_DAYS_PER_BAR = {"1d": 1.6, "1h": 0.4, "30min": 0.2, "5min": 0.05, "1min
 def warmup_start(start: date, feature_set: FeatureSet, interval: str) -> pd.Timestamp:
     days = int(feature_set.warmup_bars * CALENDAR_DAYS_PER_BAR.get(interval, 1.6)) + 10
     return pd.Timestamp(start, tz="UTC") - pd.Timedelta(days=days)
-
-
-def day_end(day: date) -> pd.Timestamp:
-    return pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -63,9 +61,12 @@ def build_features(
     matrix = cache.get_or_compute(bars, feature_set) if cache is not None else compute_features(bars, feature_set)
     # the store takes plain text columns; to_long hands out categoricals for memory
     long = matrix.to_long().astype({"instrument": str, "feature": str})
-    in_window = (long["ts"] >= pd.Timestamp(start, tz="UTC")) & (long["ts"] <= day_end(end)) & long["instrument"].isin(symbols)
+    in_window = (long["ts"] >= day_start(start)) & (long["ts"] <= day_end(end)) & long["instrument"].isin(symbols)
     long = long.loc[in_window]
-    write_features_long(engine, long.assign(feature_set_hash=matrix.feature_set_hash))
+    # replace the window: a shorter bar history must not leave features at vanished timestamps
+    with transaction(engine) as conn:
+        delete_features(conn, matrix.feature_set_hash, symbols, day_start(start), day_end(end))
+        write_features_long(conn, long.assign(feature_set_hash=matrix.feature_set_hash))
     return FeatureSummary(
         rows=len(long),
         feature_set_hash=matrix.feature_set_hash,
@@ -80,7 +81,7 @@ def load_feature_matrix(
     engine: Engine, symbols: list[str], start: date, end: date, feature_set: FeatureSet
 ) -> FeatureMatrix:
     """The stored features of a universe and range, as the [T, N, F] matrix policies consume."""
-    long = read_features_long(engine, feature_set.hash, symbols, pd.Timestamp(start, tz="UTC"), day_end(end))
+    long = read_features_long(engine, feature_set.hash, symbols, day_start(start), day_end(end))
     if long.empty:
         raise LookupError(
             f"no stored features for set {feature_set.hash} on {symbols} {start}..{end}; materialize the features asset first"

@@ -12,9 +12,14 @@ from sqlalchemy.engine import Engine
 
 from tt_platform.config.run_config import DataConfig
 from tt_platform.data.bars import empty_bars, normalize_bars
+from tt_platform.data.calendars import expected_timestamps, resolve_calendar
+from tt_platform.data.corporate_actions import select_feed
+from tt_platform.data.gaps import fill_missing
 from tt_platform.data.synthetic import generate_bars
+from tt_platform.pipeline.windows import day_end, day_start
 from tt_platform.settings import PlatformSettings
-from tt_platform.store.prices import replace_partition
+from tt_platform.store.corporate_actions import read_corporate_actions
+from tt_platform.store.prices import read_bars, replace_partition, write_bars
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,7 @@ class IngestSummary:
             "first_ts": str(self.first_ts) if self.first_ts is not None else "",
             "last_ts": str(self.last_ts) if self.last_ts is not None else "",
             "source": self.source,
-            "refused_symbols": ",".join(self.refused),
+            "refused_symbols": ", ".join(self.refused),
         }
 
 
@@ -48,47 +53,47 @@ def _read_csv_source(csv_dir: Path, symbol: str) -> pd.DataFrame:
     return read_plain_csv(path, symbol=symbol)
 
 
-def fetch_bars(
-    data: DataConfig,
-    symbols: list[str],
-    start: date,
-    end: date,
-    settings: PlatformSettings,
-) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Bars for ``symbols`` in [start, end] from a file or synthetic source (IB streams through
-    ``ingest`` chunk by chunk instead), and the symbols the source refused."""
+def fetch_bars(data: DataConfig, symbols: list[str], start: date, end: date) -> pd.DataFrame:
+    """Raw bars for ``symbols`` in [start, end] from a file or synthetic source (IB streams
+    through ``ingest`` chunk by chunk instead)."""
     if data.source == "synthetic":
-        return generate_bars(symbols, start, end, interval=data.interval, seed=data.seed), ()
+        return generate_bars(symbols, start, end, interval=data.interval, seed=data.seed)
     if data.source == "csv":
         frames = [_read_csv_source(Path(data.csv_dir), s) for s in symbols]
         bars = pd.concat(frames, ignore_index=True) if frames else empty_bars()
-        lo, hi = pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
-        bars = bars[(bars["ts"] >= lo) & (bars["ts"] < hi)]
-        return normalize_bars(bars, origin=str(data.csv_dir)), ()
+        bars = bars[(bars["ts"] >= day_start(start)) & (bars["ts"] <= day_end(end))]
+        return normalize_bars(bars, origin=str(data.csv_dir))
     raise ValueError(f"fetch_bars: source {data.source!r} is not a file or synthetic source")
 
 
 def fill_stored_gaps(engine: Engine, data: DataConfig, symbol: str, start: date, end: date) -> str:
-    """Apply the run's missing-bar policy to a stored slice and say what was found and done.
-
-    ``skip`` leaves holes (the coverage check reports them); ``ffill`` stores a flat bar with
-    volume 0 at each missing session between the first and last real bar, never beyond them.
-    """
-    from tt_platform.data.calendars import expected_timestamps, resolve_calendar
-    from tt_platform.data.gaps import fill_missing
-    from tt_platform.store.prices import read_bars, write_bars
-
-    lo = pd.Timestamp(start, tz="UTC")
-    hi = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-    stored = read_bars(engine, [symbol], lo, hi, interval=data.interval, adjusted=data.adjusted)
+    """Forward-fill a stored slice: a flat bar with volume 0 at each missing session between the
+    first and last real bar, never beyond them. Says what was found and done."""
+    stored = read_bars(engine, [symbol], day_start(start), day_end(end), interval=data.interval, adjusted=data.adjusted)
     if stored.empty:
         return f"{symbol}: no bars stored in {start}..{end}"
     sessions = expected_timestamps(resolve_calendar(symbol), stored["ts"].min(), stored["ts"].max(), data.interval)
-    filled, report = fill_missing(stored, sessions, policy=data.missing_bars)
+    filled, report = fill_missing(stored, sessions, policy="ffill")
     new_rows = filled[filled["filled"]]
     if len(new_rows):
         write_bars(engine, new_rows.drop(columns="filled"), source=f"{data.source}+ffill", interval=data.interval, adjusted=data.adjusted)
     return report.summary()
+
+
+def rebuild_adjusted(engine: Engine, data: DataConfig, symbol: str) -> int:
+    """Recompute a symbol's whole adjusted series from its stored raw bars and actions.
+
+    Backward adjustment rescales all history before each event, so adjusting one window at a time
+    would leave jumps at window edges; rebuilding the whole series keeps one basis throughout.
+    """
+    raw = read_bars(engine, [symbol], interval=data.interval, adjusted=False)
+    if raw.empty:
+        return 0
+    adjusted = select_feed(raw, read_corporate_actions(engine, [symbol]), adjustment=True)
+    return replace_partition(
+        engine, adjusted, symbols=symbol, start=raw["ts"].min(), end=raw["ts"].max(),
+        source=data.source, interval=data.interval, adjusted=True,
+    )
 
 
 def ingest(
@@ -103,6 +108,8 @@ def ingest(
 
     Replacing rather than appending makes a re-run idempotent and a shrunken source leaves no
     stale rows; each symbol's slice commits on its own, so a failure never half-writes one.
+    IB serves adjusted bars itself; file and synthetic sources are stored raw, and with
+    ``data.adjusted`` the adjusted series is rebuilt from the raw one and the stored actions.
     """
     if data.source == "ib":
         from tt_platform.pipeline.ib_source import ingest_from_ib
@@ -112,34 +119,24 @@ def ingest(
         )
         summary = IngestSummary(tuple(symbols), result.rows, result.first_ts, result.last_ts, "ib", result.refused)
     else:
-        summary = _ingest_frames(engine, data, symbols, start, end, settings)
-    for symbol in symbols:
-        if symbol not in summary.refused:
-            log.info("missing bars (%s): %s", data.missing_bars, fill_stored_gaps(engine, data, symbol, start, end))
+        summary = _ingest_raw_frames(engine, data, symbols, start, end)
+        if data.adjusted:
+            for symbol in symbols:
+                rebuild_adjusted(engine, data, symbol)
+    if data.missing_bars == "ffill":
+        for symbol in symbols:
+            if symbol not in summary.refused:
+                log.info("missing bars: %s", fill_stored_gaps(engine, data, symbol, start, end))
     return summary
 
 
-def _ingest_frames(
-    engine: Engine, data: DataConfig, symbols: list[str], start: date, end: date, settings: PlatformSettings
-) -> IngestSummary:
-    bars, refused = fetch_bars(data, symbols, start, end, settings)
-    if data.adjusted and len(bars):
-        # files and synthetic data are raw prices: adjust them with the stored splits and dividends
-        from tt_platform.data.corporate_actions import select_feed
-        from tt_platform.store.corporate_actions import read_corporate_actions
-
-        bars = select_feed(bars, read_corporate_actions(engine, symbols), adjustment=True)
+def _ingest_raw_frames(engine: Engine, data: DataConfig, symbols: list[str], start: date, end: date) -> IngestSummary:
+    bars = fetch_bars(data, symbols, start, end)
     rows = 0
-    lo = pd.Timestamp(start, tz="UTC")
-    hi = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
     for symbol in symbols:
-        if symbol in refused:
-            log.warning("source refused %s; its stored bars are left untouched", symbol)
-            continue
-        symbol_bars = bars[bars["symbol"] == symbol]
         rows += replace_partition(
-            engine, symbol_bars, symbols=symbol, start=lo, end=hi,
-            source=data.source, interval=data.interval, adjusted=data.adjusted,
+            engine, bars[bars["symbol"] == symbol], symbols=symbol, start=day_start(start), end=day_end(end),
+            source=data.source, interval=data.interval, adjusted=False,
         )
     return IngestSummary(
         symbols=tuple(symbols),
@@ -147,5 +144,4 @@ def _ingest_frames(
         first_ts=bars["ts"].min() if len(bars) else None,
         last_ts=bars["ts"].max() if len(bars) else None,
         source=data.source,
-        refused=tuple(refused),
     )

@@ -16,7 +16,8 @@ from tt_platform.env.market import MarketData
 from tt_platform.features.compute import FeatureMatrix
 from tt_platform.features.drift import feature_baseline
 from tt_platform.features.sets import get_feature_set
-from tt_platform.pipeline.features import day_end, load_feature_matrix
+from tt_platform.pipeline.features import load_feature_matrix
+from tt_platform.pipeline.windows import day_end, day_start
 from tt_platform.pipeline.universe import resolve_watchlist
 from tt_platform.settings import PlatformSettings
 from tt_platform.store.prices import read_bars
@@ -65,7 +66,7 @@ def load_market(engine: Engine, config: RunConfig) -> LoadedMarket:
     bars = read_bars(
         engine,
         watchlist.symbols,
-        pd.Timestamp(config.data.start, tz="UTC"),
+        day_start(config.data.start),
         day_end(config.data.end),
         interval=config.data.interval,
         adjusted=config.data.adjusted,
@@ -100,14 +101,8 @@ def env_config_for(config: RunConfig, **overrides: object) -> EnvConfig:
 
 def train_config_for(config: RunConfig) -> TrainConfig:
     training = config.training
-    n_steps = 256
     return TrainConfig(
-        algo=training.algo,
-        total_timesteps=training.total_timesteps,
-        n_envs=training.n_envs,
-        seed=training.seed,
-        n_steps=n_steps,
-        batch_size=min(64, n_steps * training.n_envs),
+        algo=training.algo, total_timesteps=training.total_timesteps, n_envs=training.n_envs, seed=training.seed
     )
 
 

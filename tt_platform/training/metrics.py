@@ -1,16 +1,14 @@
-"""Episode performance metrics (pure): ratios from empyrical-reloaded, the rest by definition.
-
-Undefined values (a Sharpe ratio of a flat equity line, a Sortino ratio without losing steps)
-are reported as None rather than NaN or infinity, so they survive JSON and MLflow unchanged.
-"""
+"""Episode performance metrics (pure): the return metrics every consumer shares
+(``tt_platform.evaluation.metrics.return_metrics``) plus what only an episode knows: rewards,
+turnover, exposure and costs. Undefined values are None, as there."""
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
-import empyrical
 import numpy as np
+
+from tt_platform.evaluation.metrics import return_metrics
 
 if TYPE_CHECKING:
     from tt_platform.env.rollout import EpisodeRecord
@@ -19,11 +17,6 @@ METRIC_NAMES = (
     "reward_sum", "total_return", "sharpe", "sortino", "max_drawdown", "turnover",
     "exposure_utilisation", "win_ratio", "steps", "total_cost",
 )
-
-
-def _finite_or_none(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def episode_metrics(*, returns: np.ndarray, rewards: np.ndarray, turnover: np.ndarray,
@@ -39,16 +32,16 @@ def episode_metrics(*, returns: np.ndarray, rewards: np.ndarray, turnover: np.nd
     n = len(returns)
     if n == 0:
         return {name: None for name in METRIC_NAMES} | {"steps": 0.0}
-    moved = returns[returns != 0.0]
+    shared = return_metrics(returns, periods_per_year)
     return {
         "reward_sum": float(np.sum(rewards)),
-        "total_return": float(np.prod(1.0 + returns) - 1.0),
-        "sharpe": _finite_or_none(empyrical.sharpe_ratio(returns, annualization=periods_per_year)),
-        "sortino": _finite_or_none(empyrical.sortino_ratio(returns, annualization=periods_per_year)),
-        "max_drawdown": float(-empyrical.max_drawdown(returns)),
+        "total_return": shared["total_return"],
+        "sharpe": shared["sharpe"],
+        "sortino": shared["sortino"],
+        "max_drawdown": shared["max_drawdown"],
         "turnover": float(np.mean(turnover)),
         "exposure_utilisation": float(np.mean(gross_exposure) / leverage_cap),
-        "win_ratio": float(np.mean(moved > 0.0)) if len(moved) else None,
+        "win_ratio": shared["win_ratio"],
         "steps": float(n),
         "total_cost": float(np.sum(costs)) if costs is not None else None,
     }

@@ -79,3 +79,15 @@ def test_relative_watchlist_resolves_next_to_config(tmp_path):
 
 def test_parse_accepts_empty_document():
     assert parse_run_config(None) == RunConfig()
+
+
+def test_hash_follows_the_watchlist_content_not_its_location(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "wl.csv").write_text("symbol\nSPY\nQQQ\n")
+        (tmp_path / folder / "run.yaml").write_text("universe:\n  watchlist: wl.csv\n")
+    a = load_run_config(tmp_path / "a" / "run.yaml")
+    b = load_run_config(tmp_path / "b" / "run.yaml")
+    assert a.config_hash == b.config_hash
+    (tmp_path / "b" / "wl.csv").write_text("symbol\nSPY\nIWM\n")
+    assert load_run_config(tmp_path / "b" / "run.yaml").config_hash != a.config_hash

@@ -21,3 +21,16 @@ def test_defaults_put_everything_under_tt_home(monkeypatch, tmp_path):
     assert settings.db_url is None
     assert settings.mlflow_uri == (tmp_path / "mlruns").resolve().as_uri()
     assert settings.reports_dir == tmp_path.resolve() / "reports"
+
+
+def test_mlflow_credentials_are_masked(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://tt:s3cret@db:5432/mlflow")
+    monkeypatch.setenv("TT_HOME", str(tmp_path))
+    dumped = PlatformSettings().safe_dump()
+    assert dumped["MLFLOW_TRACKING_URI"] == "postgresql://tt:***@db:5432/mlflow"
+
+
+def test_malformed_db_url_is_reported_not_raised(monkeypatch, tmp_path):
+    monkeypatch.setenv("TT_DB_URL", "not a url at all")
+    monkeypatch.setenv("TT_HOME", str(tmp_path))
+    assert PlatformSettings().safe_dump()["TT_DB_URL"] == "<unparseable database URL>"

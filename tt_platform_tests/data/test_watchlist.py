@@ -50,3 +50,12 @@ def test_missing_and_binary_files(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00\x81")
     with pytest.raises(WatchlistError, match="not UTF-8"):
         load_watchlist(binary)
+
+
+def test_comments_before_the_header_keep_its_columns_and_line_numbers():
+    watchlist = parse_watchlist("# my universe\n\nsymbol,exchange\nSPY,ARCA\nqqq,\n")
+    assert watchlist.symbols == ["SPY", "QQQ"]
+    assert watchlist.entries[0].exchange == "ARCA"
+    with pytest.raises(WatchlistError, match="line 4: invalid symbol"):
+        parse_watchlist("# my universe\n\nsymbol\nS P Y\n", source="x")
+    assert parse_watchlist("tickers\nAAPL\n").symbols == ["AAPL"]

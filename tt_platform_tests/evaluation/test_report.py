@@ -12,7 +12,7 @@ def test_report_is_written_atomically_with_metrics_and_lineage(tmp_path):
     result = EvaluationResult(
         policy_id="ppo-abc<script>",
         equity={"policy": policy, "buy_and_hold": baseline},
-        metrics={"policy": performance_summary(policy) | {"turnover": 3.5}, "buy_and_hold": performance_summary(baseline)},
+        metrics={"policy": performance_summary(policy, 252) | {"turnover": 3.5}, "buy_and_hold": performance_summary(baseline, 252)},
         weights=pd.DataFrame({"AAA": 0.5, "BBB": 0.5}, index=index),
         lineage={"feature_set_hash": "f00d", "seed": "7"},
         period=("2021-01-04", "2021-02-12"),

@@ -48,3 +48,17 @@ def test_adjusted_toggle_applies_stored_splits_to_raw_csv_bars(tmp_path, store_e
     adjusted = read_bars(store_engine, ["AAA"], adjusted=True)["close"].tolist()
     assert unadjusted == [100.0, 102.0, 51.5, 52.5]
     assert adjusted == pytest.approx([50.0, 51.0, 51.5, 52.5])
+
+
+def test_adjusted_series_has_one_basis_whatever_the_ingest_windows(tmp_path, store_engine):
+    dates = pd.bdate_range("2020-01-02", "2020-01-10")
+    close = [100.0, 101.0, 102.0, 51.0, 51.5, 52.0, 52.5]  # 2:1 split on 2020-01-07
+    raw = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "open": close, "high": close, "low": close, "close": close, "volume": 10})
+    raw.to_csv(tmp_path / "AAA.csv", index=False)
+    (tmp_path / "actions.csv").write_text("symbol,ex_date,action_type,value\nAAA,2020-01-07,split,2\n")
+    import_actions(store_engine, tmp_path / "actions.csv", "csv")
+    data = DataConfig(source="csv", csv_dir=tmp_path, start=date(2020, 1, 2), end=date(2020, 1, 10), adjusted=True)
+    for start, end in ((date(2020, 1, 2), date(2020, 1, 6)), (date(2020, 1, 7), date(2020, 1, 10))):
+        ingest(store_engine, data, ["AAA"], start, end, PlatformSettings())
+    adjusted = read_bars(store_engine, ["AAA"], adjusted=True)["close"].tolist()
+    assert adjusted == pytest.approx([50.0, 50.5, 51.0, 51.0, 51.5, 52.0, 52.5])

@@ -20,20 +20,23 @@ def evaluation_report(context: dg.AssetExecutionContext, platform: PlatformResou
     outcome = evaluate(engine, config, policy, platform.settings)
     policy_metrics, baseline = outcome.metrics["policy"], outcome.metrics["buy_and_hold"]
     context.log.info(f"report written to {outcome.report_path}")
-    return dg.MaterializeResult(
-        metadata={
-            "report_path": dg.MetadataValue.path(str(outcome.report_path)),
-            "policy_id": policy.policy_id,
-            "episode_id": outcome.episode_id,
-            "test_period": f"{outcome.test_start}..{outcome.test_end}",
-            "sharpe": round(policy_metrics["sharpe"], 4),
-            "buy_and_hold_sharpe": round(baseline["sharpe"], 4),
-            "excess_sharpe": round(outcome.excess_sharpe, 4),
-            "total_return": round(policy_metrics["total_return"], 6),
-            "buy_and_hold_total_return": round(baseline["total_return"], 6),
-            "max_drawdown": round(policy_metrics["max_drawdown"], 6),
-            "turnover": round(policy_metrics["turnover"], 4),
-            "drifted_features": ", ".join(outcome.drifted_features),
-            "max_feature_psi": round(float(outcome.drift["psi"].max()), 4) if outcome.drift is not None else -1.0,
-        }
-    )
+    metadata: dict[str, object] = {
+        "report_path": dg.MetadataValue.path(str(outcome.report_path)),
+        "policy_id": policy.policy_id,
+        "episode_id": outcome.episode_id,
+        "test_period": f"{outcome.test_start}..{outcome.test_end}",
+        "drifted_features": ", ".join(outcome.drifted_features),
+    }
+    numbers = {
+        "sharpe": policy_metrics["sharpe"],
+        "buy_and_hold_sharpe": baseline["sharpe"],
+        "excess_sharpe": outcome.excess_sharpe,
+        "total_return": policy_metrics["total_return"],
+        "buy_and_hold_total_return": baseline["total_return"],
+        "max_drawdown": policy_metrics["max_drawdown"],
+        "turnover_per_step": policy_metrics["turnover"],
+        "max_feature_psi": float(outcome.drift["psi"].max()) if outcome.drift is not None else None,
+    }
+    # undefined values (a flat curve has no Sharpe ratio) are left out rather than shown as 0
+    metadata |= {k: round(v, 6) for k, v in numbers.items() if v is not None and v == v}
+    return dg.MaterializeResult(metadata=metadata)

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from tt_platform.defs.market_data.partitions import BAR_PARTITIONS, requested_windows
+from tt_platform.defs.market_data.partitions import BAR_PARTITIONS, group_by_window, requested_windows
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
 from tt_platform.features.cache import FeatureCache
 from tt_platform.features.sets import get_feature_set
@@ -22,13 +22,10 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, run_
     config = run_config.load()
     feature_set = get_feature_set(config.training.feature_set)
     universe = resolve_watchlist(config).symbols
-    windows = requested_windows(context)
+    windows = requested_windows(context, universe)
+    rows, summaries = 0, []
     # one computation per distinct window: a range run asks every symbol for the same days
-    by_window: dict[tuple, list[str]] = {}
-    for symbol, window in windows.items():
-        by_window.setdefault(window, []).append(symbol)
-    rows, summary = 0, None
-    for (start, end), symbols in by_window.items():
+    for (start, end), symbols in group_by_window(windows).items():
         summary = build_features(
             platform.engine(),
             symbols,
@@ -41,6 +38,9 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, run_
             cache=FeatureCache(platform.settings.home / "feature_cache"),
         )
         rows += summary.rows
+        summaries.append(summary)
+    firsts = [s.first_ts for s in summaries if s.first_ts]
+    lasts = [s.last_ts for s in summaries if s.last_ts]
     return dg.MaterializeResult(
         metadata={
             "rows": rows,
@@ -48,7 +48,7 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, run_
             "feature_set": f"{feature_set.name} v{feature_set.version}",
             "features": len(feature_set.features),
             "symbols": len(windows),
-            "first_ts": summary.first_ts if summary else "",
-            "last_ts": summary.last_ts if summary else "",
+            "first_ts": min(firsts) if firsts else "",
+            "last_ts": max(lasts) if lasts else "",
         }
     )

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
-import pandas as pd
 from sqlalchemy.engine import Engine
 
 from tt_platform.config.run_config import RunConfig
 from tt_platform.data.quality import CheckResult, results_frame, run_checks_by_symbol
-from tt_platform.pipeline.features import day_end
+from tt_platform.data.calendars import expected_timestamps, resolve_calendar
+from tt_platform.defs.market_data.partitions import group_by_window
+from tt_platform.pipeline.windows import day_end, day_start
 from tt_platform.store.prices import read_bars
 from tt_platform.store.quality import record_quality_results
 
@@ -48,19 +49,27 @@ def _aggregate(name: str, by_symbol: dict[str, list[CheckResult]]) -> dg.AssetCh
     )
 
 
+def _nothing_stored(symbol: str, start: date, end: date, interval: str) -> list[CheckResult]:
+    """Checks for a symbol without bars in the window: fine on days the exchange was shut (a
+    holiday partition), a coverage failure when sessions were expected."""
+    expected = expected_timestamps(resolve_calendar(symbol), day_start(start), day_end(end), interval)
+    covered = len(expected) == 0
+    return [
+        CheckResult(name, covered or name != "coverage", "error", 1.0 if covered else 0.0, {"empty": True, "expected": len(expected)})
+        for name in CHECKS
+    ]
+
+
 def bar_check_results(engine: Engine, config: RunConfig, windows: dict[str, tuple[date, date]]) -> Iterator[dg.AssetCheckResult]:
-    by_window: dict[tuple[date, date], list[str]] = {}
-    for symbol, window in windows.items():
-        by_window.setdefault(window, []).append(symbol)
     by_symbol: dict[str, list[CheckResult]] = {}
-    for (start, end), symbols in by_window.items():
-        bars = read_bars(
-            engine, symbols, pd.Timestamp(start, tz="UTC"), day_end(end), interval=config.data.interval, adjusted=config.data.adjusted
-        )
-        checked = run_checks_by_symbol(bars, calendar=None, interval=config.data.interval, as_of=pd.Timestamp(end, tz="UTC"))
+    for (start, end), symbols in group_by_window(windows).items():
+        bars = read_bars(engine, symbols, day_start(start), day_end(end), interval=config.data.interval, adjusted=config.data.adjusted)
+        # staleness is judged at the end of the window's last day: a window asks for every
+        # session up to it, so even one missing last session shows (max_age=0)
+        checked = run_checks_by_symbol(bars, calendar=None, interval=config.data.interval, as_of=day_end(end), max_age=0)
         for symbol in symbols:
-            # a symbol the source returned nothing for is a coverage failure, not a silent pass
-            checked.setdefault(symbol, [CheckResult(name, name != "coverage", "error", None, {"empty": True}) for name in CHECKS])
+            if symbol not in checked:
+                checked[symbol] = _nothing_stored(symbol, start, end, config.data.interval)
         record_quality_results(engine, results_frame(checked, partition_key=f"{start}..{end}"))
         by_symbol.update(checked)
     for name in CHECKS:
