@@ -30,6 +30,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from tt_platform.settings import mask_url_password
+
 log = logging.getLogger(__name__)
 
 # Parameter names that may carry secrets are never logged.
@@ -164,6 +166,8 @@ class MlflowTracker:
         self.registered_model_name = registered_model_name
         if ui_url is None:
             ui_url = tracking_uri if urlparse(tracking_uri).scheme in ("http", "https") else DEFAULT_UI_URL
+            # the link lands in Dagster metadata and logs: never with credentials in it
+            ui_url = mask_url_password(ui_url)
         self.ui_url = ui_url.rstrip("/")
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None

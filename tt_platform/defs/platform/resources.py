@@ -33,8 +33,8 @@ class RunConfigResource(dg.ConfigurableResource):
 class PlatformResource(dg.ConfigurableResource):
     """Platform settings (TT_HOME, TT_DB_URL, IB_*, MLflow) and the store engine.
 
-    ``tt_home`` and ``db_url`` override the environment when given; secrets stay in the
-    environment and never become Dagster config or metadata.
+    ``tt_home`` overrides the environment when given; secrets stay in the environment and never
+    become Dagster config or metadata.
     """
 
     tt_home: str = ""
