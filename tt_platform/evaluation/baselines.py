@@ -31,10 +31,11 @@ def hold_weights(
     portfolio = Portfolio(initial_cash, symbols)
     core = ExecutionCore(cost_model)
     weights = np.asarray(weights, dtype=np.float64)
-    # an unpriced symbol carries no weight; it gets a placeholder price the core accepts
-    prices = np.where(np.isfinite(close[start_index]) & (close[start_index] > 0), close[start_index], 1.0)
-    if (weights[close[start_index] != prices] != 0).any():
+    priced = np.isfinite(close[start_index]) & (close[start_index] > 0)
+    if (weights[~priced] != 0).any():
         raise ValueError(f"hold_weights: a weighted symbol has no price at {timestamps[start_index]}")
+    # an unpriced symbol carries no weight; it gets a placeholder price the core accepts
+    prices = np.where(priced, close[start_index], 1.0)
     core.rebalance(portfolio, weights, prices)
     equity = [core.mark(portfolio, prices)]
     for t in range(start_index + 1, len(timestamps)):

@@ -157,8 +157,8 @@ class EmbeddedPostgres:
                 return
         except (OSError, ValueError, psutil.NoSuchProcess):
             return
-        except psutil.Error:
-            pass
+        except psutil.AccessDenied:
+            return  # a process we cannot inspect is not proven stale: leave its pid file alone
         logger.warning("removing stale %s (pid %s is not PostgreSQL)", pid_file, pid)
         pid_file.unlink(missing_ok=True)
 

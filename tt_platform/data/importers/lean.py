@@ -90,6 +90,18 @@ def _market(path: Path, market: Market) -> Literal["equity", "crypto"]:
     return market
 
 
+def _intraday_file(
+    path: str | Path, symbol: str | None, date: str | pd.Timestamp | None, market: Market
+) -> tuple[Path, str, pd.Timestamp, Literal["equity", "crypto"]]:
+    """Path, symbol, session day and market of an intraday file: from the arguments, else the
+    file name (``20131007_spy_minute_trade.csv``)."""
+    path = Path(path)
+    name = None if (date is not None and symbol is not None) else _require_name(path)
+    symbol = check_symbol(symbol if symbol is not None else name.symbol, path)
+    day = pd.Timestamp(date) if date is not None else name.date
+    return path, symbol, day, _market(path, market)
+
+
 def _require_name(path: Path) -> LeanFileName:
     name = parse_lean_file_name(path)
     if name is None:
@@ -146,11 +158,7 @@ def read_lean_trade_bars(
     market: Market = "auto",
 ) -> pd.DataFrame:
     """Minute or second trade bars; date and symbol from the file name unless given."""
-    path = Path(path)
-    name = None if (date is not None and symbol is not None) else _require_name(path)
-    symbol = check_symbol(symbol if symbol is not None else name.symbol, path)
-    day = pd.Timestamp(date) if date is not None else name.date
-    kind = _market(path, market)
+    path, symbol, day, kind = _intraday_file(path, symbol, date, market)
     table = read_table(path, ["ms", "open", "high", "low", "close", "volume"], floats=["open", "high", "low", "close", "volume"], ints=["ms"])
     if kind == "equity":
         _check_integer_prices(table, ["open", "high", "low", "close"])
@@ -172,11 +180,7 @@ def read_lean_quote_bars(
     market: Market = "auto",
 ) -> pd.DataFrame:
     """Minute/second quote bars: ``symbol, ts`` + bid/ask OHLC and sizes (a missing side is NaN)."""
-    path = Path(path)
-    name = None if (date is not None and symbol is not None) else _require_name(path)
-    symbol = check_symbol(symbol if symbol is not None else name.symbol, path)
-    day = pd.Timestamp(date) if date is not None else name.date
-    kind = _market(path, market)
+    path, symbol, day, kind = _intraday_file(path, symbol, date, market)
     table = read_table(path, ["ms", *QUOTE_BAR_COLUMNS], floats=QUOTE_BAR_COLUMNS, ints=["ms"], optional=QUOTE_BAR_COLUMNS)
     ts = _intraday_stamps(table, day, EQUITY_TZ if kind == "equity" else "UTC")
     reject_duplicate_stamps(table, ts)
@@ -205,11 +209,7 @@ def read_lean_trade_ticks(
     market: Market = "auto",
 ) -> pd.DataFrame:
     """Trade ticks in file order (same-millisecond prints are normal and kept)."""
-    path = Path(path)
-    name = None if (date is not None and symbol is not None) else _require_name(path)
-    symbol = check_symbol(symbol if symbol is not None else name.symbol, path)
-    day = pd.Timestamp(date) if date is not None else name.date
-    kind = _market(path, market)
+    path, symbol, day, kind = _intraday_file(path, symbol, date, market)
     table = read_table(
         path, ["ms", "price", "size", "exchange", "sale_condition", "suspicious"],
         floats=["price", "size"], ints=["ms", "suspicious"], optional=["exchange", "sale_condition"],
@@ -242,11 +242,7 @@ def read_lean_quote_ticks(
     market: Market = "auto",
 ) -> pd.DataFrame:
     """Quote ticks; each row usually updates one side, the other side is NaN."""
-    path = Path(path)
-    name = None if (date is not None and symbol is not None) else _require_name(path)
-    symbol = check_symbol(symbol if symbol is not None else name.symbol, path)
-    day = pd.Timestamp(date) if date is not None else name.date
-    kind = _market(path, market)
+    path, symbol, day, kind = _intraday_file(path, symbol, date, market)
     table = read_table(
         path, ["ms", "bid_price", "bid_size", "ask_price", "ask_size", "exchange", "condition", "suspicious"],
         floats=["bid_price", "bid_size", "ask_price", "ask_size"], ints=["ms", "suspicious"],
