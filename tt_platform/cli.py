@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -39,14 +39,81 @@ def _resolve_config(config: Optional[Path], overrides: dict) -> tuple[RunConfig,
 
 
 def _run_assets(selection: list[str], config_path: Optional[Path], overrides: dict, *, with_partitions: bool, **execution: object) -> dict:
-    from tt_platform.orchestration import run_selection
+    from dagster import DagsterInvalidConfigError
+
+    from tt_platform.orchestration import WorkspaceError, run_selection
 
     try:
         return run_selection(
-            selection, config_path=config_path, overrides=overrides, with_partitions=with_partitions, progress=True, **execution
+            selection,
+            config_path=config_path,
+            overrides=overrides,
+            with_partitions=with_partitions,
+            progress=True,
+            on_event=_Progress(),
+            **execution,
         )
-    except (RunConfigError, WatchlistError, FileNotFoundError, ValueError) as exc:
+    except (RunConfigError, WatchlistError, WorkspaceError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    except DagsterInvalidConfigError as exc:
+        _fail(f"the run config does not fit the job: {exc}")
+
+
+class _Progress:
+    """Prints a run's progress from its events as they are stored: step starts and ends,
+    materialization counts (at most every few seconds while a step runs), failed checks, and the
+    steps' own messages (info and above)."""
+
+    COUNT_EVERY_SECONDS = 3.0
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+        self._materialized: dict[str, int] = {}
+        self._shown_at: dict[str, float] = {}
+
+    def __call__(self, entry) -> None:
+        from dagster._core.events import DagsterEventType
+
+        from tt_platform.orchestration import error_message
+
+        event = entry.dagster_event
+        step = entry.step_key or ""
+        if event is None:
+            if entry.level >= logging.INFO and entry.user_message:
+                prefix = f"  {step}: " if step else "  "
+                warning = entry.level >= logging.WARNING
+                typer.secho(f"{prefix}{'warning: ' if warning else ''}{entry.user_message}", fg=typer.colors.YELLOW if warning else None)
+            return
+        kind = event.event_type
+        if kind == DagsterEventType.RUN_START:
+            typer.echo(f"run {entry.run_id} started")
+        elif kind == DagsterEventType.STEP_START:
+            self._started[step] = entry.timestamp
+            typer.secho(f"  {step}: started", bold=True)
+        elif kind == DagsterEventType.ASSET_MATERIALIZATION:
+            self._materialized[step] = self._materialized.get(step, 0) + 1
+            count, since = self._materialized[step], self._shown_at.get(step, self._started.get(step, entry.timestamp))
+            if count > 1 and entry.timestamp - since >= self.COUNT_EVERY_SECONDS:
+                self._shown_at[step] = entry.timestamp
+                typer.echo(f"  {step}: {count} materializations so far")
+        elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                severity = getattr(getattr(evaluation, "severity", None), "value", "ERROR")
+                typer.secho(
+                    f"  check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed ({severity})",
+                    fg=typer.colors.YELLOW,
+                )
+        elif kind == DagsterEventType.STEP_SUCCESS:
+            took = entry.timestamp - self._started.get(step, entry.timestamp)
+            count = self._materialized.get(step, 0)
+            typer.secho(f"  {step}: done in {took:.1f} s, {count} materialization{'s' if count != 1 else ''}", fg=typer.colors.GREEN)
+        elif kind == DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            reason = error_message(error) if error is not None else "failed"
+            typer.secho(f"  {step}: failed: {reason}", fg=typer.colors.RED)
+        elif kind not in (DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED) and entry.level >= logging.WARNING:
+            typer.secho(f"  {step + ': ' if step else ''}warning: {event.message or kind.value}", fg=typer.colors.YELLOW)
 
 
 def _print_outcome(outcome: dict) -> None:
@@ -55,34 +122,21 @@ def _print_outcome(outcome: dict) -> None:
         for key, value in metadata.items():
             typer.echo(f"      {key}: {value}")
     if not outcome["success"]:
-        _fail(f"run {outcome['run_id']} failed: {outcome.get('error', 'see the Dagster UI (make ui)')}")
+        # the last line: the root cause, with the run to look up in the UI
+        verb = "was canceled" if outcome.get("status") == "CANCELED" else "failed"
+        typer.secho(f"run {outcome['run_id']} {verb}: {outcome.get('error')}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
 
 
-@contextmanager
-def _gateway_for(run_config: RunConfig, use_emulator: bool):
-    """With ``use_emulator`` and an IB source, serve the run's symbols from the bundled gateway
-    emulator and point IB_HOST/IB_PORT at it for the duration."""
+def _with_emulator(run_config: RunConfig, overrides: dict, use_emulator: bool) -> tuple[RunConfig, dict]:
+    """With ``use_emulator``, an IB source becomes the bundled IB Gateway emulator, which the run
+    starts itself and reads through ib_insync like a real gateway."""
     if not (use_emulator and run_config.data.source == "ib"):
-        yield None
-        return
-    from tt_platform.pipeline.ib_source import local_gateway
-    from tt_platform.pipeline.universe import resolve_watchlist
-
+        return run_config, overrides
     try:
-        symbols = resolve_watchlist(run_config).symbols
-    except WatchlistError as exc:
+        return run_config.with_overrides(**{"data.source": "emulator"}), overrides | {"data.source": "emulator"}
+    except RunConfigError as exc:
         _fail(str(exc))
-    saved = {k: os.environ.get(k) for k in ("IB_HOST", "IB_PORT")}
-    with local_gateway(symbols, run_config.data.seed, get_settings()) as settings:
-        os.environ.update({"IB_HOST": settings.ib_host, "IB_PORT": str(settings.ib_port)})
-        try:
-            yield settings.ib_port
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 @app.command()
@@ -91,35 +145,35 @@ def demo(
     mode: Optional[Mode] = ModeOption,
     interval: Optional[str] = IntervalOption,
     source: Optional[str] = typer.Option(
-        None, "--source", help="ib | synthetic | csv (default: the config's; without --config, ib through the emulator)"
+        None, "--source", help="synthetic | csv | ib | emulator (default: the config's; without --config, the emulator)"
     ),
     emulator: bool = typer.Option(True, "--emulator/--no-emulator", help="Serve IB from the bundled gateway emulator."),
 ) -> None:
     """Materialize the whole graph: watchlist -> bars -> features -> policy -> evaluation report."""
     if source is None and config is None:
-        source = "ib"  # the demo runs the real IB code path, against the emulator
+        source = "ib"  # the demo runs the real IB code path, against the emulator unless --no-emulator
     run_config, overrides = _resolve_config(config, _given(mode=mode, data__interval=interval, data__source=source))
+    run_config, overrides = _with_emulator(run_config, overrides, emulator)
     settings = get_settings()
-    with _gateway_for(run_config, emulator) as port:
-        via = f"IB Gateway emulator on 127.0.0.1:{port}" if port else run_config.data.source
-        typer.echo(
-            f"tt demo: {run_config.universe.watchlist or ','.join(run_config.universe.symbols)}, "
-            f"{run_config.data.start}..{run_config.data.end} "
-            f"{run_config.data.interval} via {via}; TT_HOME={settings.home}"
-        )
-        outcome = _run_assets(["*"], config, overrides, with_partitions=True)
+    via = "the bundled IB Gateway emulator" if run_config.data.source == "emulator" else run_config.data.source
+    typer.echo(
+        f"tt demo: {run_config.universe.watchlist or ','.join(run_config.universe.symbols)}, "
+        f"{run_config.data.start}..{run_config.data.end} "
+        f"{run_config.data.interval} via {via}; TT_HOME={settings.home}"
+    )
+    outcome = _run_assets(["*"], config, overrides, with_partitions=True)
     _print_outcome(outcome)
     report = outcome["assets"].get("evaluation_report", {}).get("report_path", "")
     typer.secho("\nDone.", fg=typer.colors.GREEN, bold=True)
     typer.echo(f"  Report:      {report}")
     typer.echo(f"  MLflow:      make mlflow-ui   (tracking store {mask_url_password(settings.mlflow_uri)})")
-    typer.echo("  Dagster UI:  make ui          (then open http://127.0.0.1:3000, Assets -> Lineage)")
+    typer.echo(f"  Dagster UI:  make ui          (then open http://127.0.0.1:3000, Runs -> {outcome['run_id'][:8]})")
 
 
 @app.command()
 def ingest(
     config: Optional[Path] = ConfigOption,
-    source: Optional[str] = typer.Option(None, "--source", help="synthetic | ib | csv"),
+    source: Optional[str] = typer.Option(None, "--source", help="synthetic | csv | ib | emulator"),
     symbols: Optional[str] = typer.Option(None, "--symbols", help="Comma-separated symbols (overrides the watchlist)."),
     start: Optional[str] = typer.Option(None, "--start", help="First day, YYYY-MM-DD."),
     end: Optional[str] = typer.Option(None, "--end", help="Last day, YYYY-MM-DD."),
@@ -141,8 +195,8 @@ def ingest(
         overrides["universe.symbols"] = [s.strip() for s in symbols.split(",") if s.strip()]
         overrides["universe.watchlist"] = None
     run_config, overrides = _resolve_config(config, overrides)
-    with _gateway_for(run_config, emulator):
-        _print_outcome(_run_assets(["watchlist", "bars"], config, overrides, with_partitions=True))
+    run_config, overrides = _with_emulator(run_config, overrides, emulator)
+    _print_outcome(_run_assets(["watchlist", "bars"], config, overrides, with_partitions=True))
 
 
 @app.command()
@@ -228,8 +282,10 @@ def ui(port: int = typer.Option(3000, "--port")) -> None:
         env = prepare_dagster(get_settings())
     except FileNotFoundError as exc:
         _fail(str(exc))
+    from tt_platform.runtime import workspace_file
+
     typer.echo(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={env['DAGSTER_HOME']})")
-    workspace = Path(env["DAGSTER_HOME"]) / "workspace.yaml"
+    workspace = workspace_file()
     dagster = Path(sys.executable).with_name("dagster")
     os.execve(str(dagster), [str(dagster), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)], dict(os.environ))
 

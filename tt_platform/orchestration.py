@@ -1,46 +1,350 @@
-"""Launch the platform's Dagster job in this process, recorded in the platform's instance.
+"""Run the platform's Dagster jobs for ``tt``, as runs of the workspace's code location.
 
-The CLI goes through here so every run, from ``tt demo`` to ``tt evaluate``, lands in the same
-instance the UI shows: lineage and metadata are visible whatever started the work.
+What the UI needs
+-----------------
+The Dagster UI lists a run under Jobs and Overview, and re-executes it without warning about a
+different version, when the run names the code location the webserver loads from
+``workspace.yaml`` (the run's remote job origin) and carries the job snapshot that code location
+serves. A run made by ``job.execute_in_process`` has neither. ``tt`` therefore creates its runs the
+way ``dagster job launch`` does: with the workspace's remote job origin and the job's snapshot.
+
+How a ``tt`` run is started, and why
+------------------------------------
+``tt`` executes the run in its own process, as the run worker of that recorded run:
+
+1. ``workspace.yaml`` is read with Dagster's own workspace loading, which starts no server: the
+   code location origin is exactly the one the webserver uses (same location name, same
+   loadable target).
+2. The definitions are loaded in this process from that origin's loadable target (the module and
+   attribute the code server loads) into a ``ReconstructableRepository``. Definitions do not
+   depend on the run (what a run computes travels as Dagster run config), so the job snapshot
+   computed here is the one the code server computes.
+3. The run is created with ``DagsterInstance.create_run_for_job`` carrying the remote job origin
+   and the job's Python origin, and executed by ``execute_run`` with the ``ReconstructableJob``
+   on the in-process executor.
+
+Submitting to the instance instead (``dagster job launch``) would first spawn a code server for
+the ``python_module`` workspace, which imports the definitions (torch included: about five
+seconds here), and then a run worker that imports them again: seconds before the first step of
+every ``tt`` command, and the trainer's progress bar would end up in compute logs instead of the
+terminal. Executing in-process costs nothing beyond what ``tt`` already imports, needs no code
+server to stay alive, and the recorded run is indistinguishable in the UI from a launched one.
+
+Progress and outcome: every event the run stores is handed to ``on_event`` as it is stored (an
+instance event listener), so a caller can print step starts and ends, materialization counts and
+warnings while the run goes on. The outcome (success, materialization metadata, the root cause
+of a failure) is read back from the run's event log.
+
+Termination: the UI's "Terminate" marks the run CANCELING (there is no code server to deliver
+the request to, so the UI reports it as not delivered); ``tt`` notices within a second and
+interrupts its run, which ends CANCELED. Ctrl-C in the terminal interrupts the run too (it ends
+FAILURE, as an interruption nobody requested through Dagster).
 """
 
 from __future__ import annotations
 
-import json
+import _thread
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+from dagster._core.code_pointer import CodePointer
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.events import DagsterEventType
+from dagster._core.events.log import EventLogEntry
+from dagster._core.execution.api import execute_run
+from dagster._core.remote_origin import (
+    CodeLocationOrigin,
+    ManagedGrpcPythonEnvCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.storage.dagster_run import DagsterRunStatus
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.workspace.load import location_origins_from_yaml_paths
+from dagster._utils.error import SerializableErrorInfo
 
 from tt_platform.config.run_config import load_run_config
-from tt_platform.defs.market_data.partitions import SYMBOLS, range_tags
-from tt_platform.pipeline.universe import resolve_watchlist
-from tt_platform.runtime import prepare_dagster
+from tt_platform.defs.market_data.partitions import range_tags
+from tt_platform.defs.platform.resources import dagster_run_config
+from tt_platform.runtime import prepare_dagster, workspace_file
 from tt_platform.settings import get_settings
 
 MAIN_JOB = "main_job"
+DEFINITIONS_MODULE = "tt_platform.definitions"
+# how often a running ``tt`` looks for a termination requested from the UI
+CANCEL_POLL_SECONDS = 1.0
+
+EventCallback = Callable[[EventLogEntry], None]
 
 
-def _register_symbols(instance: dg.DagsterInstance, symbols: list[str]) -> list[str]:
-    registered = instance.get_dynamic_partitions(SYMBOLS.name)
-    new = [s for s in symbols if s not in registered]
-    if new:
-        instance.add_dynamic_partitions(SYMBOLS.name, new)
-    return instance.get_dynamic_partitions(SYMBOLS.name)
+class WorkspaceError(RuntimeError):
+    """workspace.yaml does not name a code location ``tt`` can run."""
 
 
-def _materialized_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, str]]:
+@dataclass(frozen=True)
+class CodeLocationTarget:
+    """The workspace's code location holding the platform's definitions, loaded in this process."""
+
+    origin: ManagedGrpcPythonEnvCodeLocationOrigin
+    repository: ReconstructableRepository
+
+    @property
+    def location_name(self) -> str:
+        return self.origin.location_name
+
+    def repository_def(self) -> dg.RepositoryDefinition:
+        return self.repository.get_definition()
+
+    def remote_job_origin(self, job_name: str) -> RemoteJobOrigin:
+        """The origin the webserver gives ``job_name``: this code location, its repository."""
+        repository_origin = RemoteRepositoryOrigin(self.origin, self.repository_def().name)
+        return RemoteJobOrigin(repository_origin, job_name)
+
+
+def _targets_platform(origin: CodeLocationOrigin) -> bool:
+    if not isinstance(origin, ManagedGrpcPythonEnvCodeLocationOrigin):
+        return False  # a separate code server: its target is not known here
+    target = origin.loadable_target_origin
+    return DEFINITIONS_MODULE in (target.module_name, target.package_name)
+
+
+def workspace_location(workspace: Path | None = None) -> ManagedGrpcPythonEnvCodeLocationOrigin:
+    """The code location of ``workspace`` (default: the platform's workspace.yaml) that ``tt``
+    runs: the one loading ``tt_platform.definitions``, or the only one."""
+    path = Path(workspace) if workspace else workspace_file()
+    origins = list(location_origins_from_yaml_paths([str(path)]))
+    chosen = [o for o in origins if _targets_platform(o)] or (origins if len(origins) == 1 else [])
+    if len(chosen) != 1:
+        names = ", ".join(o.location_name for o in origins) or "none"
+        raise WorkspaceError(f"{path}: no single code location loading {DEFINITIONS_MODULE} (locations: {names})")
+    origin = chosen[0]
+    if not isinstance(origin, ManagedGrpcPythonEnvCodeLocationOrigin):
+        raise WorkspaceError(
+            f"{path}: code location {origin.location_name} is served by a separate code server; "
+            "tt runs a python_module / python_package / python_file location. Launch the job from "
+            "the UI or with `dagster job launch` instead"
+        )
+    return origin
+
+
+def _code_pointer(target: LoadableTargetOrigin) -> CodePointer:
+    """The pointer a code server builds for ``target`` (see dagster._grpc.server)."""
+    from dagster._grpc.utils import get_loadable_targets
+
+    attribute = target.attribute
+    if not attribute:
+        found = get_loadable_targets(
+            python_file=target.python_file,
+            module_name=target.module_name,
+            package_name=target.package_name,
+            autoload_defs_module_name=target.autoload_defs_module_name,
+            working_directory=target.working_directory,
+            attribute=None,
+            resolve_lazy_defs=True,
+        )
+        if len(found) != 1:
+            raise WorkspaceError(f"{target}: expected one Definitions object, found {len(found)}")
+        attribute = found[0].attribute
+    if target.python_file:
+        return CodePointer.from_python_file(target.python_file, attribute, target.working_directory)
+    if target.package_name:
+        return CodePointer.from_python_package(target.package_name, attribute, target.working_directory)
+    if target.module_name:
+        return CodePointer.from_module(target.module_name, attribute, target.working_directory)
+    raise WorkspaceError(f"{target}: unsupported code location target")
+
+
+def load_code_location(workspace: Path | None = None) -> CodeLocationTarget:
+    origin = workspace_location(workspace)
+    target = origin.loadable_target_origin
+    repository = ReconstructableRepository(
+        pointer=_code_pointer(target), executable_path=target.executable_path or sys.executable
+    )
+    return CodeLocationTarget(origin=origin, repository=repository)
+
+
+def _quiet_in_process_run_config(job_def: dg.JobDefinition) -> dict[str, Any]:
+    """Run config that keeps the run in this process and leaves the terminal to ``tt``'s own
+    progress lines (the UI's event log keeps every event)."""
+    extra: dict[str, Any] = {}
+    if job_def.executor_def.name == dg.multi_or_in_process_executor.name:
+        extra["execution"] = {"config": {"in_process": {}}}
+    console = job_def.loggers.get("console")
+    if console is not None and console.logger_fn is dg.colored_console_logger.logger_fn:
+        extra["loggers"] = {"console": {"config": {"log_level": "CRITICAL"}}}
+    return extra
+
+
+def _first_partition_day(partition_start: str) -> date:
+    first = date.fromisoformat(partition_start if len(partition_start) > 7 else f"{partition_start}-01")
+    return first.replace(day=1)
+
+
+def root_cause(error: SerializableErrorInfo) -> SerializableErrorInfo:
+    """The error a step's code raised, not Dagster's wrapper around it ("Error occurred while
+    executing op ...")."""
+    while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
+        error = error.cause
+    return error
+
+
+def one_line(message: str) -> str:
+    return "; ".join(line.strip() for line in message.strip().splitlines() if line.strip())
+
+
+def error_message(error: SerializableErrorInfo) -> str:
+    """The root cause's message on one line. A ``dagster.Failure`` is a step reporting failure on
+    purpose: its description is the message; other errors keep their class name."""
+    cause = root_cause(error)
+    if cause.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
+        return "interrupted (terminated from the UI, or Ctrl-C)"
+    message = one_line(cause.message)
+    prefix, _, rest = message.partition(": ")
+    if cause.cls_name == "Failure" and prefix.endswith("Failure"):
+        return rest or message
+    if "." in prefix and " " not in prefix:  # a qualified class name: keep the class only
+        return f"{prefix.rsplit('.', 1)[-1]}: {rest}"
+    return message
+
+
+def failure_reason(records: list[EventLogEntry]) -> str:
+    """Why a run failed, on one line: the first failed step's error, else the run's."""
+    for entry in records:
+        event = entry.dagster_event
+        if event is not None and event.event_type == DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            if error is not None:
+                return f"{event.step_key}: {error_message(error)}"
+            return f"{event.step_key}: step failed"
+    for entry in records:
+        event = entry.dagster_event
+        if event is not None and event.event_type in (DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED):
+            data = event.job_failure_data if event.event_type == DagsterEventType.RUN_FAILURE else None
+            if data is not None and data.error is not None:
+                return error_message(data.error)
+            return one_line(event.message or "run failed")
+    return "run did not succeed; see the Dagster UI (tt ui)"
+
+
+def _materialized_metadata(records: list[EventLogEntry]) -> dict[str, dict[str, str]]:
+    """Per asset, the metadata of its last materialization in the run; a range run's assets also
+    say how many partitions (months) the run materialized."""
     assets: dict[str, dict[str, str]] = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        name = materialization.asset_key.to_user_string()
-        assets[name] = {k: str(getattr(v, "value", v)) for k, v in materialization.metadata.items()}
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+    partitions: dict[str, list[str]] = {}
+    for entry in records:
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            materialization = event.step_materialization_data.materialization
+            name = materialization.asset_key.to_user_string()
+            metadata = {k: str(getattr(v, "value", v)) for k, v in materialization.metadata.items()}
+            if materialization.partition:
+                keys = partitions.setdefault(name, [])
+                keys.append(materialization.partition)
+                metadata = {
+                    "partitions": f"{len(keys)} ({min(keys)}..{max(keys)})",
+                    "last partition": materialization.partition,
+                } | metadata
+            assets[name] = metadata
+        elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
-            check = f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-            assets[check] = {"passed": str(evaluation.passed)}
+            assets[f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name}"] = {
+                "passed": str(evaluation.passed)
+            }
     return assets
+
+
+def _safe(callback: EventCallback | None) -> EventCallback:
+    """A listener that can never fail the run it watches."""
+
+    def listener(entry: EventLogEntry) -> None:
+        if callback is None:
+            return
+        try:
+            callback(entry)
+        except Exception:  # noqa: BLE001 - printing progress must not break a run
+            pass
+
+    return listener
+
+
+@contextmanager
+def _interrupt_when_canceled(instance: dg.DagsterInstance, run_id: str) -> Iterator[None]:
+    """Interrupt this process's run once the UI marks it CANCELING (Dagster's interrupt handling
+    turns that into a clean cancellation)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # interrupts reach the main thread only
+        return
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(CANCEL_POLL_SECONDS):
+            try:
+                run = instance.get_run_by_id(run_id)
+            except Exception:  # noqa: BLE001 - a storage hiccup is no reason to stop the run
+                continue
+            if run is not None and run.status == DagsterRunStatus.CANCELING and not finished.is_set():
+                _thread.interrupt_main()
+                return
+
+    watcher = threading.Thread(target=watch, name=f"tt-cancel-watch-{run_id[:8]}", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        watcher.join(timeout=5)
+
+
+def execute_recorded_run(
+    location: CodeLocationTarget,
+    job_name: str,
+    *,
+    instance: dg.DagsterInstance,
+    run_config: dict[str, Any],
+    tags: dict[str, str],
+    asset_selection: set[dg.AssetKey] | None = None,
+    on_event: EventCallback | None = None,
+) -> str:
+    """Create a run of ``job_name`` as the workspace's code location would and execute it here.
+    Returns the run id; the outcome is in the run's record and event log."""
+    job_def = location.repository_def().get_job(job_name)
+    recon_job = location.repository.get_reconstructable_job(job_name)
+    run = instance.create_run_for_job(
+        job_def=job_def,
+        run_config={**run_config, **_quiet_in_process_run_config(job_def)},
+        tags={**job_def.run_tags, **tags},
+        asset_selection=asset_selection,
+        remote_job_origin=location.remote_job_origin(job_name),
+        job_code_origin=recon_job.get_python_origin(),
+    )
+    instance.add_event_listener(run.run_id, _safe(on_event))
+    with _interrupt_when_canceled(instance, run.run_id):
+        execute_run(recon_job, run, instance)
+    return run.run_id
+
+
+def run_outcome(instance: dg.DagsterInstance, run_id: str) -> dict:
+    """Success, materialization metadata per asset (and check results), the failure's root cause."""
+    run = instance.get_run_by_id(run_id)
+    records = list(instance.all_logs(run_id))
+    outcome = {
+        "success": run is not None and run.status == DagsterRunStatus.SUCCESS,
+        "run_id": run_id,
+        "status": run.status.value if run is not None else "unknown",
+        "assets": _materialized_metadata(records),
+    }
+    if not outcome["success"]:
+        outcome["error"] = failure_reason(records)
+    return outcome
 
 
 def run_selection(
@@ -52,45 +356,47 @@ def run_selection(
     instance: dg.DagsterInstance | None = None,
     resume_checkpoint: Path | None = None,
     progress: bool = False,
+    on_event: EventCallback | None = None,
+    workspace: Path | None = None,
 ) -> dict:
-    """Run ``selection`` (asset names, or ["*"]) of the main job; return outcome and metadata."""
-    from tt_platform.definitions import defs
+    """Run ``selection`` (asset names, or ["*"]) of the main job as a run of the workspace's code
+    location; return its outcome (see ``run_outcome``).
 
+    ``with_partitions``: the run covers every month of ``data.start..data.end`` in one run.
+    """
     config = load_run_config(config_path).with_overrides(**overrides)
     settings = get_settings()
-    if with_partitions and config.data.start < date.fromisoformat(settings.partition_start):
+    if with_partitions and config.data.start < _first_partition_day(settings.partition_start):
         raise ValueError(
-            f"data.start {config.data.start} is before the first partition day {settings.partition_start}; "
+            f"data.start {config.data.start} is before the first partition month {settings.partition_start}; "
             "set TT_PARTITION_START earlier"
         )
-    if instance is None:
-        prepare_dagster(settings)
-        instance = dg.DagsterInstance.get()
-    job = defs.resolve_job_def(MAIN_JOB)
     tags = {"tt/config_hash": config.config_hash, "tt/mode": config.mode.value}
     if with_partitions:
-        symbols = resolve_watchlist(config).symbols
-        registered = _register_symbols(instance, symbols)
-        tags |= range_tags(registered, symbols, config.data.start, config.data.end)
-    run_config = {
-        "resources": {
-            "run_config": {
-                "config": {
-                    "config_path": str(Path(config_path).resolve()) if config_path else "",
-                    "overrides_json": json.dumps(overrides, default=str),
-                    "resume_checkpoint": str(resume_checkpoint.resolve()) if resume_checkpoint else "",
-                    "progress": progress,
-                }
-            }
-        }
-    }
-    asset_selection = None if selection == ["*"] else [dg.AssetKey(name) for name in selection]
-    result = job.execute_in_process(
-        instance=instance, tags=tags, run_config=run_config, asset_selection=asset_selection, raise_on_error=False
-    )
-    outcome = {"success": result.success, "run_id": result.run_id, "assets": _materialized_metadata(result)}
-    if not result.success:
-        failures = [e for e in result.all_events if e.is_step_failure]
-        if failures:
-            outcome["error"] = failures[0].step_failure_data.error.message.strip()
-    return outcome
+        tags |= range_tags(config.data.start, config.data.end)
+    run_config = dagster_run_config(config, resume_checkpoint=resume_checkpoint, progress=progress)
+    asset_selection = None if selection == ["*"] else {dg.AssetKey(name) for name in selection}
+
+    with _instance(instance, settings) as active:
+        location = load_code_location(workspace)
+        run_id = execute_recorded_run(
+            location,
+            MAIN_JOB,
+            instance=active,
+            run_config=run_config,
+            tags=tags,
+            asset_selection=asset_selection,
+            on_event=on_event,
+        )
+        return run_outcome(active, run_id)
+
+
+@contextmanager
+def _instance(given: dg.DagsterInstance | None, settings) -> Iterator[dg.DagsterInstance]:
+    if given is not None:
+        yield given
+        return
+    prepare_dagster(settings)
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+

@@ -2,7 +2,12 @@
 
 Dagster's instance (dagster.yaml at the repository root) reads its database URL and folders from
 the environment; this module derives them from the platform settings, so the embedded PostgreSQL
-serves Dagster's storage too and a fresh machine needs nothing but TT_HOME.
+serves Dagster's storage too and a fresh machine needs nothing but TT_HOME. These are per-machine
+values, the same for ``tt`` and the webserver; nothing about a single run travels through the
+environment.
+
+``workspace_file`` is the workspace the webserver loads (``tt ui``) and whose code location ``tt``
+records its runs under.
 """
 
 from __future__ import annotations
@@ -25,6 +30,18 @@ def dagster_home() -> Path:
             "to a folder holding the platform's dagster.yaml"
         )
     return home
+
+
+def workspace_file() -> Path:
+    """The workspace.yaml next to the instance's dagster.yaml, else the repository's."""
+    configured = os.environ.get("DAGSTER_HOME")
+    for folder in ([Path(configured)] if configured else []) + [REPO_ROOT]:
+        if (folder / "workspace.yaml").is_file():
+            return folder / "workspace.yaml"
+    raise FileNotFoundError(
+        f"workspace.yaml not found in DAGSTER_HOME or {REPO_ROOT}: run from a clone of tt-platform or put "
+        "the platform's workspace.yaml next to its dagster.yaml"
+    )
 
 
 def dagster_environment(settings: PlatformSettings) -> dict[str, str]:

@@ -30,8 +30,9 @@ class PlatformSettings(BaseSettings):
     ib_account: SecretStr | None = Field(default=None, alias="IB_ACCOUNT")
     mlflow_tracking_uri: str | None = Field(default=None, alias="MLFLOW_TRACKING_URI")
     shared_data: Path | None = Field(default=None, alias="TT_SHARED_DATA")
-    # first day of the daily partitions of bars and features (earlier history: set it earlier)
-    partition_start: str = Field(default="2015-01-01", alias="TT_PARTITION_START")
+    # first month of the bars and features partitions (YYYY-MM); the demo's history starts here.
+    # Longer histories set it earlier: months cost nothing per symbol (240 keys for 20 years).
+    partition_start: str = Field(default="2019-01", alias="TT_PARTITION_START")
 
     @property
     def home(self) -> Path:

@@ -1,4 +1,5 @@
-"""Feature library speed: full feature set on 500 symbols x 10 years, and tick -> bar aggregation.
+"""Feature library speed: full feature set on 500 symbols x 10 years, features with their
+storage for 500 symbols x 20 years, and tick -> bar aggregation.
 
 Side by side in one run:
 * ``compute_features`` (full set, >= 30 columns) against the 5 s budget; for scale, Qlib's
@@ -7,6 +8,12 @@ Side by side in one run:
   rolling windows and a rolling z-score), on the same bars.
 * vectorised tick aggregation (target >= 1M ticks/s) against ``pandas.resample().ohlc()``, plus
   the streaming aggregator the live loop uses.
+* storage (``storage_results``), on a PostgreSQL server (``TT_BENCH_DATABASE_URL`` or a private
+  embedded one, durable in the full run): ``build_features`` for the full set on 500 symbols x
+  20 years of daily bars stored in ``tt_prices`` (read bars, compute, write the wide rows in one
+  transaction) against the 5 min budget on 2 cores, its parts, the re-run of the same window,
+  ``load_feature_matrix`` of the whole universe, and, on a 50-symbol slice, the wide rows against
+  the long table (one row per value) they replaced: write, read back as a matrix, bytes per value.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from tt_platform.bench.harness import BenchResult
 from tt_platform.data.aggregation import TickBarAggregator, aggregate_ticks
@@ -24,6 +32,7 @@ from tt_platform.features.sets import basic_feature_set, full_feature_set
 TARGET_SECONDS = 5.0
 TARGET_TICKS_PER_SECOND = 1_000_000
 QLIB_CONTEXT = "Qlib: 7.4 s for 800 stocks x 14 features"
+STORAGE_TARGET_SECONDS = 300.0
 
 
 def _bars(n_symbols: int, years: int) -> pd.DataFrame:
@@ -160,6 +169,198 @@ def run(quick: bool = False) -> list[BenchResult]:
             target="reported (one Python call per tick)",
         )
     )
+    del ts, price, size, frame, vectorised, bars
+    return results + storage_results(quick)
+
+
+# -- storage ------------------------------------------------------------------------------------
+
+# The long table features were stored in before the wide rows (revision 0001), for the comparison.
+_long_metadata = sa.MetaData()
+LONG_TABLE = sa.Table(
+    "bench_features_long",
+    _long_metadata,
+    sa.Column("instrument", sa.Text(collation="C"), nullable=False),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("feature_set_hash", sa.Text(collation="C"), nullable=False),
+    sa.Column("feature", sa.Text(collation="C"), nullable=False),
+    sa.Column("value", sa.Double(), nullable=True),
+    sa.Column("valid", sa.Boolean, nullable=False),
+    sa.PrimaryKeyConstraint("feature_set_hash", "instrument", "ts", "feature"),
+    sa.Index("ix_bench_features_long_instrument_ts", "instrument", "ts"),
+)
+LONG_KEY = ["feature_set_hash", "instrument", "ts", "feature"]
+SLICE_HASH = "bench-slice"
+
+
+def _write_long(engine, matrix) -> int:
+    """The previous ``build_features`` write: long rows, window deleted then upserted."""
+    from tt_platform.store.transaction import transaction
+    from tt_platform.store.upsert import upsert_frame
+
+    long = matrix.to_long().astype({"instrument": str, "feature": str})
+    long = long.assign(feature_set_hash=matrix.feature_set_hash, instrument=long["instrument"].str.upper())
+    with transaction(engine) as conn:
+        conn.execute(
+            sa.delete(LONG_TABLE).where(
+                LONG_TABLE.c.feature_set_hash == matrix.feature_set_hash,
+                LONG_TABLE.c.instrument.in_(matrix.symbols),
+            )
+        )
+        return upsert_frame(conn, LONG_TABLE, long[[c.name for c in LONG_TABLE.columns]], LONG_KEY)
+
+
+def _read_long(engine, feature_set, symbols):
+    """The previous ``load_feature_matrix``: long rows read back and pivoted into a matrix."""
+    from tt_platform.features.matrix import FeatureMatrix
+    from tt_platform.store.query import read_frame
+
+    columns = [LONG_TABLE.c[c] for c in ("instrument", "ts", "feature", "value", "valid")]
+    statement = (
+        sa.select(*columns)
+        .where(LONG_TABLE.c.feature_set_hash == SLICE_HASH, LONG_TABLE.c.instrument.in_(symbols))
+        .order_by(LONG_TABLE.c.instrument, LONG_TABLE.c.ts, LONG_TABLE.c.feature)
+    )
+    return FeatureMatrix.from_long(read_frame(engine, statement), feature_set)
+
+
+def _relation_bytes(engine, name: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT pg_total_relation_size(:name)"), {"name": name}).scalar_one())
+
+
+def _identical(a, b) -> bool:
+    return (
+        a.timestamps.equals(b.timestamps)
+        and a.symbols == b.symbols
+        and np.array_equal(a.values.view(np.uint32), b.values.view(np.uint32))
+        and np.array_equal(a.mask, b.mask)
+    )
+
+
+def storage_results(quick: bool = False) -> list[BenchResult]:
+    """Features with their storage in PostgreSQL (see the module docstring)."""
+    import dataclasses
+
+    from tt_platform.bench.store import _bench_schema
+    from tt_platform.pipeline.features import build_features, load_feature_matrix
+    from tt_platform.store.features import read_feature_matrix, write_feature_matrix
+    from tt_platform.store.prices import read_bars, write_bars
+
+    n_symbols, years, n_slice = (50, 2, 10) if quick else (500, 20, 50)
+    tag = " [quick]" if quick else ""
+    full = full_feature_set()
+    daily = {"interval": "1d", "adjusted": False}
+    bars = _bars(n_symbols, years)
+    symbols = sorted(bars["symbol"].unique())
+    start, end = bars["ts"].min().date(), bars["ts"].max().date()
+    results: list[BenchResult] = []
+    with _bench_schema(quick) as engine:
+        write_bars(engine, bars, source="bench", **daily)
+        del bars
+        summary, wall, _ = _timed(
+            build_features, engine, symbols, start, end, feature_set=full, context_symbols=symbols, **daily
+        )
+        wide_bytes = _relation_bytes(engine, "tt_feature_values") / summary.values  # before any re-write
+        label = f"{len(symbols)} symbols x {years} years ({summary.rows:,} rows, {summary.values:,} values)"
+        results.append(
+            BenchResult(
+                name=f"features + storage: full set, {label}{tag}",
+                value=wall,
+                unit="s",
+                target=f"<= {STORAGE_TARGET_SECONDS:.0f} s on 2 cores (build_features: read bars, compute, store)",
+                baseline=STORAGE_TARGET_SECONDS,
+                ratio=STORAGE_TARGET_SECONDS / wall,
+                passed=wall <= STORAGE_TARGET_SECONDS,
+            )
+        )
+        # its parts, measured again on their own; storing is the rest of the build
+        stored_bars, read_seconds, _ = _timed(read_bars, engine, symbols, **daily)
+        matrix, compute_seconds, _ = _timed(compute_features, stored_bars, full)
+        del stored_bars
+        # training's read right after the build, then the re-run of the same window
+        loaded, load_seconds, _ = _timed(load_feature_matrix, engine, symbols, start, end, full)
+        exact = _identical(loaded, matrix)
+        del loaded
+        rewrite, rewrite_seconds, _ = _timed(write_feature_matrix, engine, matrix, definition=full.canonical())
+        if rewrite.rows != summary.rows or rewrite.deleted != summary.rows:
+            raise RuntimeError(
+                f"the re-run wrote {rewrite.rows} rows and deleted {rewrite.deleted}, expected {summary.rows}"
+            )
+        parts = (
+            ("read bars from tt_prices", read_seconds),
+            ("compute_features", compute_seconds),
+            ("store the wide rows (the rest of the build)", max(wall - read_seconds - compute_seconds, 0.0)),
+        )
+        for name, seconds in parts:
+            results.append(
+                BenchResult(
+                    name=f"features + storage: {name}, {len(symbols)} symbols{tag}",
+                    value=seconds,
+                    unit="s",
+                    target="part of the above",
+                )
+            )
+        results += [
+            BenchResult(
+                name=f"features + storage: re-run of the window (replaces {rewrite.rows:,} rows){tag}",
+                value=rewrite_seconds,
+                unit="s",
+                target="reported (delete + insert, one transaction)",
+                passed=rewrite_seconds <= STORAGE_TARGET_SECONDS,
+            ),
+            BenchResult(
+                name=f"features + storage: load_feature_matrix, {len(symbols)} symbols x {years} years{tag}",
+                value=load_seconds,
+                unit="s",
+                target="values and masks bit-identical (float32) to the computed matrix",
+                passed=exact,
+            ),
+        ]
+
+        # the same slice stored both ways: wide rows vs the long table they replaced
+        part = dataclasses.replace(matrix.select_symbols(symbols[:n_slice]), feature_set_hash=SLICE_HASH)
+        del matrix
+        _long_metadata.create_all(engine)
+        wide_write, wide_seconds, _ = _timed(write_feature_matrix, engine, part)
+        _, long_seconds, _ = _timed(_write_long, engine, part)
+        wide_back, wide_read_seconds, _ = _timed(
+            read_feature_matrix, engine, SLICE_HASH, part.symbols, feature_names=full.feature_names
+        )
+        long_back, long_read_seconds, _ = _timed(_read_long, engine, full, part.symbols)
+        exact = _identical(wide_back, part) and _identical(long_back, part)
+        del wide_back, long_back
+        long_bytes = _relation_bytes(engine, LONG_TABLE.name) / wide_write.values
+        slice_label = f"{n_slice} symbols x {years} years, {wide_write.values:,} values{tag}"
+        results += [
+            BenchResult(
+                name=f"features storage write: wide rows vs long table, {slice_label}",
+                value=wide_seconds,
+                unit="s",
+                target="faster than the long table",
+                baseline=long_seconds,
+                ratio=long_seconds / wide_seconds,
+                passed=wide_seconds < long_seconds,
+            ),
+            BenchResult(
+                name=f"features storage read as a matrix: wide rows vs long table, {slice_label}",
+                value=wide_read_seconds,
+                unit="s",
+                target="faster than the long table; both exact",
+                baseline=long_read_seconds,
+                ratio=long_read_seconds / wide_read_seconds,
+                passed=wide_read_seconds < long_read_seconds and exact,
+            ),
+            BenchResult(
+                name=f"features storage size: wide rows vs long table (with indexes){tag}",
+                value=wide_bytes,
+                unit="bytes/value",
+                target="smaller than the long table",
+                baseline=long_bytes,
+                ratio=long_bytes / wide_bytes,
+                passed=wide_bytes < long_bytes,
+            ),
+        ]
     return results
 
 

@@ -1,26 +1,57 @@
-"""Run configuration: what to trade, on which data, with which money and risk, in which mode.
+"""Run configuration: what to trade, on which data, in which environment, trained how, in which
+mode.
 
-Loaded from YAML and validated with pydantic. A bad file gets a ``RunConfigError`` naming the
-file, the key path and the problem, so nobody has to read a traceback to fix a typo.
+One pydantic model, ``RunConfig``, with one section per concern (``universe``, ``data``,
+``env``, ``training``, ``evaluation``). Every default and bound is defined once, in its
+section; the env factory, the trainer and evaluation consume the sections as they are.
+
+Loaded from YAML (``load_run_config``) or from Dagster config (``RunConfigResource.load``) and
+validated the same way: a bad value gets a ``RunConfigError`` naming the source, the key path
+and the problem (``run.yaml: env.window_size: Input should be greater than or equal to 1``).
+
+``data.end`` may be omitted: it then means the last completed exchange session, resolved when
+the config is validated. An ``end`` after that session is clamped to it and the clamp is noted
+in ``RunConfig.notes``, so no bar is ever asked for in the future.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from tt_platform.config.env import EnvConfig
+from tt_platform.config.training import TrainConfig, algo_env_problem
+from tt_platform.data.sources.factory import SOURCES
 
 INTERVALS = ("1d", "1h", "30min", "5min", "1min")
+# every key at its default, with comments: the layout to copy from
+REFERENCE_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "reference.yaml"
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# the moment an omitted or future ``data.end`` resolves against; None: now
+AsOf = Union["pd.Timestamp", datetime, None]
 
 
 class RunConfigError(ValueError):
-    """An invalid run configuration; the message names the file, key and problem."""
+    """An invalid run configuration; the message names the source, key and problem."""
 
 
 class Mode(str, Enum):
@@ -34,87 +65,200 @@ class StrictModel(BaseModel):
 
 
 class UniverseConfig(StrictModel):
-    symbols: list[str] = Field(default_factory=lambda: ["SPY", "QQQ", "IWM", "TLT", "GLD"])
-    watchlist: Path | None = None  # a CSV; when set it wins over ``symbols``
+    """The traded universe: a watchlist CSV, or inline symbols."""
+
+    symbols: list[str] = Field(default_factory=lambda: ["SPY", "QQQ", "IWM", "TLT", "GLD"],
+                               description="traded symbols when no watchlist is given")
+    watchlist: Path | None = Field(None, description="a watchlist CSV; when set it wins over symbols")
 
 
 class DataConfig(StrictModel):
-    source: Literal["synthetic", "ib", "csv"] = "synthetic"
+    """Bars: where they come from, their interval and the date range."""
+
+    source: Literal[SOURCES] = Field(  # type: ignore[valid-type]
+        "synthetic", description="where bars come from: " + " | ".join(SOURCES))
     interval: Literal["1d", "1h", "30min", "5min", "1min"] = "1d"
-    start: date = date(2019, 1, 2)
-    end: date = date(2021, 12, 31)
-    csv_dir: Path | None = None  # for source=csv: one <SYMBOL>.csv per symbol
-    adjusted: bool = False
+    start: date = Field(date(2019, 1, 2), description="first session")
+    end: date | None = Field(
+        None, description="last session; null: the last completed session (a later date is "
+                          "clamped to it)")
+    csv_dir: Path | None = Field(None, description="for source=csv: one <SYMBOL>.csv per symbol")
+    adjusted: bool = Field(False, description="split- and dividend-adjusted prices")
     missing_bars: Literal["skip", "ffill"] = "skip"
-    seed: int = 7  # synthetic source only
+    seed: int = Field(7, description="synthetic source only")
+
+    # ``end`` as written (None: omitted) and what resolving it did
+    _requested_end: date | None = PrivateAttr(None)
+    _last_session: date | None = PrivateAttr(None)  # what it resolved against
+    _resolved: bool = PrivateAttr(False)
+    _notes: tuple[str, ...] = PrivateAttr(())
 
     @model_validator(mode="after")
-    def _check(self) -> "DataConfig":
-        if self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
+    def _resolve_end(self, info: ValidationInfo) -> DataConfig:
+        if self._resolved:
+            return self
+        from tt_platform.data.sessions import last_completed_session
+
+        context = info.context or {}
+        last = last_completed_session(context.get("as_of"))
+        if context.get("last_session") is not None:  # a pinned clock, never in the future either
+            last = min(context["last_session"], last)
+        requested, notes = self.end, []
+        if requested is None:
+            end = last
+        elif requested > last:
+            end = last
+            notes.append(f"data.end {requested} is after the last completed session; using {last}")
+        else:
+            end = requested
+        if end < self.start:
+            why = "" if end == requested else " (the last completed session)"
+            raise ValueError(f"end {end}{why} is before start {self.start}")
         if self.source == "csv" and self.csv_dir is None:
             raise ValueError("source 'csv' needs csv_dir")
+        # the model is frozen to its users; resolving ``end`` is part of building it
+        object.__setattr__(self, "end", end)
+        self._requested_end = requested
+        self._last_session = last
+        self._notes = tuple(notes)
+        self._resolved = True
         return self
 
-
-class PortfolioConfig(StrictModel):
-    capital: float = Field(100_000.0, gt=0)
-    commission_bps: float = Field(1.0, ge=0, le=500)
-    slippage_bps: float = Field(2.0, ge=0, le=500)
-    leverage_cap: float = Field(1.0, gt=0, le=10)
-    per_symbol_cap: float = Field(0.5, gt=0, le=10)
-    long_only: bool = True
-    risk_target: float = Field(0.15, gt=0, le=2, description="annualised volatility target")
-    max_drawdown: float = Field(0.30, gt=0, le=1)
-
-
-class TrainingConfig(StrictModel):
-    algo: Literal["ppo", "a2c", "sac"] = "ppo"
-    total_timesteps: int = Field(4096, ge=64)
-    n_envs: int = Field(2, ge=1, le=64)
-    seed: int = 42
-    window_size: int = Field(20, ge=1, le=512)
-    episode_length: int | None = Field(252, ge=10)
-    feature_set: Literal["basic", "full"] = "basic"
+    @property
+    def requested_end(self) -> date | None:
+        """``end`` as written: None when it was omitted (through the last completed session)."""
+        return self._requested_end
 
 
 class EvaluationConfig(StrictModel):
-    test_fraction: float = Field(0.3, gt=0.05, lt=0.95)
+    """Out-of-sample evaluation."""
+
+    test_fraction: float = Field(0.3, gt=0.05, lt=0.95,
+                                 description="share of the bars held out for evaluation")
 
 
 class RunConfig(StrictModel):
+    """A platform run: universe, data, environment, training and evaluation."""
+
     name: str = "demo"
     mode: Mode = Mode.backtest
     universe: UniverseConfig = Field(default_factory=UniverseConfig)
     data: DataConfig = Field(default_factory=DataConfig)
-    portfolio: PortfolioConfig = Field(default_factory=PortfolioConfig)
-    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    training: TrainConfig = Field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @field_validator("training")
+    @classmethod
+    def _training_fits_env(cls, training: TrainConfig, info: ValidationInfo) -> TrainConfig:
+        env = info.data.get("env")
+        problem = None if env is None else algo_env_problem(training, env.action_scheme)
+        if problem:
+            raise ValueError(problem)
+        return training
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What validation changed and a caller may want to print (e.g. a clamped data.end)."""
+        return self.data._notes
+
+    def as_written(self) -> dict[str, Any]:
+        """The config as JSON-compatible values, ``data.end`` as written (None when omitted).
+
+        Loading this again gives the same config (and hash), resolved against the clock then.
+        """
+        values = self.model_dump(mode="json")
+        requested = self.data.requested_end
+        values["data"]["end"] = None if requested is None else requested.isoformat()
+        return values
 
     @property
     def config_hash(self) -> str:
         """Identity of what shapes a policy given its data. Where bars came from (source,
         csv_dir) and the mode a run executes in are left out: the data snapshot hash already
-        pins the bars, and a policy trained once must be found again by paper and live runs."""
-        payload = self.model_dump(mode="json", exclude={"mode": True, "data": {"source", "csv_dir"}})
+        pins the bars, and a policy trained once must be found again by paper and live runs.
+        The watchlist counts by its content, not where its file happens to live. ``data.end``
+        counts as written: an omitted end (through the last completed session) keeps the
+        config's identity as sessions pass, while the data snapshot hash tells the data apart."""
+        payload = self.as_written()
+        del payload["mode"]
+        for key in ("source", "csv_dir"):
+            del payload["data"][key]
         if self.universe.watchlist is not None:
-            # the universe's content, not where its file happens to live
             payload["universe"]["watchlist"] = _watchlist_identity(self.universe.watchlist)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
-    def with_overrides(self, **dotted: Any) -> "RunConfig":
-        """Return a copy with ``section.key=value`` overrides (CLI flags), validated again.
+    def with_overrides(self, **dotted: Any) -> RunConfig:
+        """Return a copy with ``section.key=value`` overrides (CLI flags), validated again
+        (``data.end`` against the same last completed session as this config).
 
         ``None`` is a value here (it unsets an optional key); leave out what is not overridden.
         """
-        data = self.model_dump(mode="json")
+        source = "command-line overrides"
+        data = self.as_written()
+        problems = []
         for dotted_key, value in dotted.items():
+            moved = _moved_to(dotted_key)
+            if moved:
+                problems.append(f"{source}: {dotted_key}: moved to {moved}")
+                continue
             node = data
             *parents, leaf = dotted_key.split(".")
             for part in parents:
-                node = node[part]
-            node[leaf] = value.value if isinstance(value, Enum) else value
-        return parse_run_config(data, source="command-line overrides")
+                node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                problems.append(f"{source}: {dotted_key}: unknown key")
+                continue
+            node[leaf] = _plain(value)
+        try:
+            config = parse_run_config(data, source=source, last_session=self.data._last_session)
+        except RunConfigError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise RunConfigError("\n".join(problems))
+        return config
+
+
+# Keys of earlier layouts and where they live now: a config still using them gets told where.
+MOVED_KEYS = {
+    "portfolio.capital": "env.initial_cash",
+    **{f"portfolio.{key}": f"env.{key}" for key in (
+        "commission_bps", "slippage_bps", "leverage_cap", "per_symbol_cap", "long_only",
+        "risk_target", "max_drawdown")},
+    "training.window_size": "env.window_size",
+    "training.episode_length": "env.episode_length",
+}
+
+
+def _moved_to(dotted_key: str) -> str | None:
+    if dotted_key in MOVED_KEYS:
+        return MOVED_KEYS[dotted_key]
+    if dotted_key == "portfolio" or dotted_key.startswith("portfolio."):
+        return "env (the portfolio section is now part of env)"
+    return None
+
+
+def _moved_problems(data: dict[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
+    """``data`` without keys of earlier layouts, and one problem per such key."""
+    cleaned, stale = dict(data), []
+    for section, values in data.items():
+        if section == "portfolio":
+            del cleaned[section]
+            stale += [f"portfolio.{key}" for key in values] if isinstance(values, dict) and values else ["portfolio"]
+        elif isinstance(values, dict) and any(f"{section}.{key}" in MOVED_KEYS for key in values):
+            cleaned[section] = {k: v for k, v in values.items() if f"{section}.{k}" not in MOVED_KEYS}
+            stale += [f"{section}.{key}" for key in values if f"{section}.{key}" in MOVED_KEYS]
+    return cleaned, [f"{source}: {key}: moved to {_moved_to(key)}" for key in stale]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 def _watchlist_identity(path: Path) -> str:
@@ -126,7 +270,7 @@ def _watchlist_identity(path: Path) -> str:
         return str(path)  # unreadable now; resolving the universe will report why
 
 
-def _format_errors(source: str, error: ValidationError) -> str:
+def _format_errors(source: str, error: ValidationError) -> list[str]:
     problems = []
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "(top level)"
@@ -134,24 +278,40 @@ def _format_errors(source: str, error: ValidationError) -> str:
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         problems.append(f"{source}: {key}: {message}")
-    return "\n".join(problems)
+    return problems
 
 
-def parse_run_config(data: Any, source: str = "config") -> RunConfig:
+def parse_run_config(data: Any, source: str = "config", *, as_of: AsOf = None,
+                     last_session: date | None = None) -> RunConfig:
+    """Validate a mapping (parsed YAML, Dagster config, overrides) into a ``RunConfig``.
+
+    An omitted or future ``data.end`` resolves to the last session completed at ``as_of``
+    (default: now), or to ``last_session`` when given (a pinned market clock).
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise RunConfigError(f"{source}: (top level): expected a mapping, got {type(data).__name__}")
+    data, problems = _moved_problems(data, source)
+    data.setdefault("data", {})  # validated here, so an omitted end resolves against ``as_of``
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data, context={"as_of": as_of, "last_session": last_session})
     except ValidationError as exc:
-        raise RunConfigError(_format_errors(source, exc)) from None
+        problems += _format_errors(source, exc)
+    if problems:
+        raise RunConfigError("\n".join(problems))
+    return config
 
 
-def load_run_config(path: str | Path | None) -> RunConfig:
-    """Load a YAML run config; ``None`` gives the defaults (the demo)."""
+def load_run_config(path: str | Path | None, *, as_of: AsOf = None,
+                    last_session: date | None = None) -> RunConfig:
+    """Load a YAML run config; ``None`` gives the defaults (the demo).
+
+    Relative paths in the file (``universe.watchlist``, ``data.csv_dir``) mean: next to it;
+    ``as_of`` / ``last_session``: see ``parse_run_config``.
+    """
     if path is None:
-        return RunConfig()
+        return parse_run_config({}, source="defaults", as_of=as_of, last_session=last_session)
     path = Path(path)
     if not path.is_file():
         raise RunConfigError(f"{path}: config file not found")
@@ -161,11 +321,17 @@ def load_run_config(path: str | Path | None) -> RunConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(parse)"
         raise RunConfigError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
-    config = parse_run_config(data, source=str(path))
-    # relative paths in a config mean: next to the config file
-    relative = {
-        key: str((path.parent / value).resolve())
-        for key, value in (("universe.watchlist", config.universe.watchlist), ("data.csv_dir", config.data.csv_dir))
-        if value is not None and not value.is_absolute()
-    }
-    return config.with_overrides(**relative) if relative else config
+    if isinstance(data, dict):
+        data = _resolve_relative_paths(data, path.parent)
+    return parse_run_config(data, source=str(path), as_of=as_of, last_session=last_session)
+
+
+def _resolve_relative_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    data = dict(data)
+    for section, key in (("universe", "watchlist"), ("data", "csv_dir")):
+        values = data.get(section)
+        if isinstance(values, dict) and isinstance(values.get(key), str):
+            value = Path(values[key]).expanduser()
+            if not value.is_absolute():
+                data[section] = values | {key: str((folder / value).resolve())}
+    return data

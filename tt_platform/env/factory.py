@@ -25,7 +25,8 @@ from tt_platform.env.state import EpisodeState  # noqa: E402
 
 def make_env(market: MarketData, config: EnvConfig | None = None, seed: int | None = None
              ) -> TradingGymEnv:
-    """A gymnasium env over ``market`` configured by ``config``; ``seed`` seeds the first reset."""
+    """A gymnasium env over ``market`` configured by ``config`` (a run config's ``env`` section;
+    default: its defaults); ``seed`` seeds the first reset."""
     config = config or EnvConfig()
     state = EpisodeState(market, config)
     if config.action_scheme == "vol_target":

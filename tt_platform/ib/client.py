@@ -5,7 +5,9 @@ import line below. Everything it returns is ours (``ResolvedContract``, ``Unreso
 ``HistoricalResult`` with canonical bars), so no ib_insync type leaks into the platform.
 
 Every method has an ``*_async`` form for callers inside an event loop; the plain forms run the
-coroutine on ib_insync's loop and are what the backfill driver and the Dagster assets use.
+coroutine on ib_insync's loop. Historical and head-timestamp requests may run concurrently (the
+backfill driver gathers them): the pacer caps how many are open at once and backs off for all
+of them after a pacing violation.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tenacity import (
 
 from tt_platform.data.bars import empty_bars, normalize_bars
 from tt_platform.ib.chunking import (
+    DAILY_YEARS_PER_REQUEST,
     Chunk,
     ChunkUnit,
     plan_adjusted_chunk,
@@ -37,7 +40,7 @@ from tt_platform.ib.chunking import (
 )
 from tt_platform.ib.errors import (
     CONNECTIVITY_CODES,
-    ErrorKind,
+    RETRY_KINDS,
     IBConnectionLost,
     IBError,
     IBRequestTimeout,
@@ -53,6 +56,45 @@ from tt_platform.ib.models import (
 from tt_platform.ib.pacing import HistoricalPacer, RequestKey
 
 log = logging.getLogger(__name__)
+
+# contract-details requests in flight at once (they do not count against IB's historical cap,
+# but ib_insync queues everything beyond 45 messages/s, and a queued request's timeout runs)
+MAX_OPEN_CONTRACT_REQUESTS = 50
+# with head_timestamps="auto", ranges at most this long are planned without asking IB for the
+# listing date (a nightly update would spend two more messages per symbol for nothing)
+HEAD_TIMESTAMP_MIN_SPAN = pd.Timedelta(days=31)
+
+
+class AccountRedactor(logging.Filter):
+    """Masks account ids in ib_insync's log records (its DEBUG log echoes every message).
+
+    Accounts are learnt from the managedAccounts message (id 15) as it is logged, and from
+    ``add``; every later record that names one shows ``***`` instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accounts: set[str] = set()
+
+    def add(self, account: str | None) -> None:
+        if account:
+            self.accounts.add(account)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if text.startswith("<<< 15,"):
+            self.accounts.update(a for a in text.split(",")[2:] if a)
+        hidden = [a for a in self.accounts if a in text]
+        if hidden:
+            for account in hidden:
+                text = text.replace(account, "***")
+            record.msg, record.args = text, ()
+        return True
+
+
+ACCOUNT_REDACTOR = AccountRedactor()
+for _name in ("ib_insync.client", "ib_insync.wrapper", "ib_insync.ib"):
+    logging.getLogger(_name).addFilter(ACCOUNT_REDACTOR)
 
 
 class IBClientIdInUse(ConnectionError):
@@ -107,8 +149,12 @@ def bars_to_frame(symbol: str, bars: Iterable[Any], origin: str) -> pd.DataFrame
 class IBMarketData:
     """Contracts, listing dates and historical bars from TWS / IB Gateway.
 
-    ``pacer`` paces historical requests by IB's rules and backs off on pacing violations
-    (error 162); ``request_timeout`` bounds every request (seconds, real time).
+    ``pacer`` paces historical requests by IB's rules, caps how many are open at once and backs
+    off on pacing violations (error 162) and on error 322; ``request_timeout`` bounds every
+    request (seconds, real time). ``pad_windows`` pads each request by a bar on both sides (see
+    ``tt_platform.ib.chunking``); ``years_per_request`` sizes daily requests; ``head_timestamps``
+    says when to ask IB for the listing date before planning: "always", "never", or "auto"
+    (only for ranges longer than a month, where it can save requests).
     """
 
     def __init__(
@@ -124,7 +170,14 @@ class IBMarketData:
         readonly: bool = True,
         use_rth: bool = False,
         on_connectivity: Callable[[IBError], None] | None = None,
+        pad_windows: bool = True,
+        years_per_request: int = DAILY_YEARS_PER_REQUEST,
+        head_timestamps: str = "auto",
     ) -> None:
+        if head_timestamps not in ("auto", "always", "never"):
+            raise ValueError(f"head_timestamps must be 'auto', 'always' or 'never', got {head_timestamps!r}")
+        if years_per_request < 1:
+            raise ValueError(f"years_per_request must be >= 1, got {years_per_request!r}")
         self.host, self.port, self.client_id = host, int(port), int(client_id)
         self.pacer = pacer or HistoricalPacer()
         self.request_timeout = float(request_timeout)
@@ -133,6 +186,9 @@ class IBMarketData:
         self.readonly = readonly
         self.use_rth = use_rth
         self.on_connectivity = on_connectivity
+        self.pad_windows = pad_windows
+        self.years_per_request = int(years_per_request)
+        self.head_timestamps = head_timestamps
         self.connect_attempts = 0
         self.connections = 0
         self.connectivity_events: list[IBError] = []
@@ -151,6 +207,8 @@ class IBMarketData:
         self._client_id_rejected: asyncio.Future | None = None
         self._resolved: dict[str, ResolvedContract | Unresolved] = {}
         self._heads: dict[str, pd.Timestamp | None] = {}
+        self._contract_slots: asyncio.Semaphore | None = None
+        self._contract_slots_loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def from_settings(cls, settings: Any = None, **kwargs: Any) -> IBMarketData:
@@ -257,12 +315,15 @@ class IBMarketData:
     def __exit__(self, *exc: object) -> None:
         self.disconnect()
 
-    def _run(self, coro: Any) -> Any:
+    def run(self, coro: Any) -> Any:
+        """Run ``coro`` to completion on ib_insync's loop (from synchronous code)."""
         loop = _event_loop()
         if loop.is_running():
             coro.close()
             raise RuntimeError("IBMarketData: inside a running event loop, await the *_async methods instead")
         return loop.run_until_complete(coro)
+
+    _run = run
 
     def _require_connection(self) -> None:
         if not self.is_connected():
@@ -273,24 +334,49 @@ class IBMarketData:
     async def qualify_async(
         self, symbols: Iterable[str], refresh: bool = False
     ) -> dict[str, ResolvedContract | Unresolved]:
-        """US stocks routed SMART in USD; error 200 (or an empty answer) marks a symbol unresolved."""
+        """US stocks routed SMART in USD; error 200 (or an empty answer) marks a symbol unresolved.
+
+        Contract details are asked for concurrently; a symbol without an answer in time comes
+        back as ``Unresolved`` with code ``TIMEOUT_CODE`` (a passing failure, asked again later).
+        """
         wanted = list(dict.fromkeys(s.strip().upper() for s in symbols))
         todo = [s for s in wanted if refresh or s not in self._resolved]
         if todo:
             self._require_connection()
-            contracts = [Stock(s, "SMART", "USD") for s in todo]
-            try:
-                answers = await asyncio.wait_for(
-                    asyncio.gather(*(self._ib.reqContractDetailsAsync(c) for c in contracts)), self.request_timeout
-                )
-            except ConnectionError as exc:
-                raise IBConnectionLost(f"connection lost while qualifying {todo}: {exc}") from exc
-            except TimeoutError:
-                raise IBRequestTimeout(f"no contract details for {todo} within {self.request_timeout:g} s") from None
-            for symbol, contract, details in zip(todo, contracts, answers):
-                errors = self._pop_errors(contract)
-                self._resolved[symbol] = self._resolution(symbol, details, errors)
+            answers = await asyncio.gather(*(self._qualify_one(s) for s in todo), return_exceptions=True)
+            failures = [a for a in answers if isinstance(a, BaseException)]
+            timed_out: dict[str, Unresolved] = {}
+            for symbol, answer in zip(todo, answers):
+                if isinstance(answer, IBRequestTimeout):
+                    timed_out[symbol] = Unresolved(symbol, str(answer), TIMEOUT_CODE)  # not kept: ask again
+                elif not isinstance(answer, BaseException):
+                    self._resolved[symbol] = answer
+            others = [a for a in failures if not isinstance(a, IBRequestTimeout)]
+            if others:  # a connection loss: what was resolved is kept, the rest is asked again
+                raise others[0]
+            return {s: timed_out.get(s) or self._resolved[s] for s in wanted}
         return {s: self._resolved[s] for s in wanted}
+
+    def _contract_semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._contract_slots is None or self._contract_slots_loop is not loop:
+            self._contract_slots = asyncio.Semaphore(MAX_OPEN_CONTRACT_REQUESTS)
+            self._contract_slots_loop = loop
+        return self._contract_slots
+
+    async def _qualify_one(self, symbol: str) -> ResolvedContract | Unresolved:
+        """One contract-details request; a timeout raises IBRequestTimeout."""
+        async with self._contract_semaphore():
+            self._require_connection()
+            contract = Stock(symbol, "SMART", "USD")
+            try:
+                details = await asyncio.wait_for(self._ib.reqContractDetailsAsync(contract), self.request_timeout)
+            except ConnectionError as exc:
+                raise IBConnectionLost(f"connection lost while qualifying {symbol}: {exc}") from exc
+            except TimeoutError:
+                self._pop_errors(contract)
+                raise IBRequestTimeout(f"no contract details for {symbol} within {self.request_timeout:g} s") from None
+            return self._resolution(symbol, details, self._pop_errors(contract))
 
     @staticmethod
     def _resolution(symbol: str, details: list, errors: list[IBError]) -> ResolvedContract | Unresolved:
@@ -352,10 +438,13 @@ class IBMarketData:
         self._require_connection()
         contract = self._ib_contract(resolved)
         try:
-            # formatDate=1: ib_insync cannot parse the negative epochs of pre-1970 listings
-            head = await asyncio.wait_for(
-                self._ib.reqHeadTimeStampAsync(contract, "TRADES", False, 1), self.request_timeout
-            )
+            # a head-timestamp request counts against IB's cap on open historical requests
+            async with self.pacer.slot():
+                self._require_connection()
+                # formatDate=1: ib_insync cannot parse the negative epochs of pre-1970 listings
+                head = await asyncio.wait_for(
+                    self._ib.reqHeadTimeStampAsync(contract, "TRADES", False, 1), self.request_timeout
+                )
         except ConnectionError as exc:
             raise IBConnectionLost(f"connection lost while asking the head timestamp of {symbol}: {exc}") from exc
         except TimeoutError:
@@ -388,16 +477,18 @@ class IBMarketData:
         seen: list[IBError] = []
         requests = violations = 0
         while True:
-            await self.pacer.acquire(key)
-            requests += 1
-            bars, errors = await self._request_bars(contract, chunk, spec.bar_size, what, key)
+            async with self.pacer.slot():
+                await self.pacer.acquire(key)  # waits out a running back-off, and small-bar rules
+                sent_at = self.pacer.clock.now()
+                requests += 1
+                bars, errors = await self._request_bars(contract, chunk, spec.bar_size, what, key)
             seen += errors
-            pacing = [e for e in errors if e.kind is ErrorKind.PACING]
-            if pacing:
+            again = [e for e in errors if e.kind in RETRY_KINDS]
+            if again:  # 162 pacing or 322 too many open: back off (the next acquire waits), retry
                 violations += 1
-                await self.pacer.clock.sleep(self.pacer.on_violation(key, pacing[0].message))
+                self.pacer.on_violation(key, again[0].message, sent_at)
                 continue
-            self.pacer.on_success()
+            self.pacer.on_success(sent_at)
             frame = bars_to_frame(symbol, bars, origin=f"IB {symbol} {interval} {chunk}")
             if not frame.empty:
                 ts = frame["ts"]
@@ -451,17 +542,31 @@ class IBMarketData:
     ) -> list[Chunk]:
         """The requests for ``[start, end)``, starting no earlier than the listing date.
 
-        ``chunk_unit`` asks for smaller requests than IB's limit (e.g. "month" for daily bars).
+        ``chunk_unit`` asks for smaller requests than the default grid (e.g. "month" for daily
+        bars). The listing date is asked for as ``head_timestamps`` says.
         """
         start_ts, end_ts = to_utc(start), to_utc(end)
-        head = await self.head_timestamp_async(symbol)
-        if head is not None and head > start_ts:
-            start_ts = head.floor(interval_spec(interval).step)
+        if self.head_timestamps == "always" or (
+            self.head_timestamps == "auto" and end_ts - start_ts > HEAD_TIMESTAMP_MIN_SPAN
+        ):
+            try:
+                head = await self.head_timestamp_async(symbol)
+            except IBRequestTimeout as exc:  # plan from ``start``: IB answers "no data" before the listing
+                log.warning("%s; planning %s without the listing date", exc, symbol)
+                head = None
+            if head is not None and head > start_ts:
+                start_ts = head.floor(interval_spec(interval).step)
         if start_ts >= end_ts:
             return []
         if adjusted:
-            return [plan_adjusted_chunk(start_ts, end_ts, interval)]
-        return plan_chunks(start_ts, end_ts, interval, chunk_unit)
+            return [plan_adjusted_chunk(start_ts, end_ts, interval, pad=self.pad_windows)]
+        return plan_chunks(
+            start_ts, end_ts, interval, chunk_unit, years_per_request=self.years_per_request, pad=self.pad_windows
+        )
+
+    def known_head(self, symbol: str) -> pd.Timestamp | None:
+        """The listing date already learnt for ``symbol`` (None when not asked or unknown)."""
+        return self._heads.get(symbol.upper())
 
     async def historical_bars_async(
         self,
@@ -483,8 +588,9 @@ class IBMarketData:
             return HistoricalResult(refused=True, errors=[IBError(-1, resolved.code or 200, resolved.reason)])
         total = HistoricalResult()
         frames = []
-        for chunk in await self.plan_async(symbol, start, end, interval, adjusted, chunk_unit):
-            part = await self.historical_chunk_async(symbol, chunk, interval, adjusted)
+        chunks = await self.plan_async(symbol, start, end, interval, adjusted, chunk_unit)
+        parts = await asyncio.gather(*(self.historical_chunk_async(symbol, c, interval, adjusted) for c in chunks))
+        for part in parts:
             frames.append(part.bars)
             total.errors += part.errors
             total.refused |= part.refused

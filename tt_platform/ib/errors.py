@@ -2,7 +2,8 @@
 
 Error 162 is overloaded by IB: "pacing violation" (retry later), "HMDS query returned no data"
 (the answer is: nothing there) and "Time length exceed max" (invalid request) all share it, so
-the message decides. ib_insync ends a request with an empty list on any error, which is why a
+the message decides. Error 322 "Only 50 simultaneous API historical data requests allowed" is,
+like a pacing violation, a reason to wait and ask again. ib_insync ends a request with an empty list on any error, which is why a
 caller must look at the error events to tell "refused" from "no data".
 """
 
@@ -14,6 +15,7 @@ from enum import Enum
 
 class ErrorKind(str, Enum):
     PACING = "pacing"
+    TOO_MANY_OPEN = "too_many_open"  # error 322: more than 50 simultaneous historical requests
     NO_DATA = "no_data"
     NO_SECURITY = "no_security"
     INVALID_REQUEST = "invalid_request"
@@ -55,6 +57,8 @@ def classify_error(code: int, message: str) -> ErrorKind:
         return ErrorKind.OTHER
     if code == 200:
         return ErrorKind.NO_SECURITY
+    if code == 322 and "simultaneous" in text:
+        return ErrorKind.TOO_MANY_OPEN
     if code in (321, 10314, 10315):
         return ErrorKind.INVALID_REQUEST
     if code in (354, 10089, 10090, 10167, 10168):
@@ -71,6 +75,10 @@ def classify_error(code: int, message: str) -> ErrorKind:
 def refusal(errors: list[IBError]) -> bool:
     """Whether these errors mean the request was refused (as opposed to answered, maybe empty)."""
     return any(e.kind not in (ErrorKind.NO_DATA, ErrorKind.INFO, ErrorKind.CONNECTIVITY) for e in errors)
+
+
+# answers that mean "ask again later": the pacer backs off and the request is retried
+RETRY_KINDS = frozenset({ErrorKind.PACING, ErrorKind.TOO_MANY_OPEN})
 
 
 class IBConnectionLost(ConnectionError):

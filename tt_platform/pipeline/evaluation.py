@@ -17,7 +17,7 @@ from tt_platform.evaluation.baselines import cash, equal_weight_buy_and_hold
 from tt_platform.evaluation.metrics import performance_summary
 from tt_platform.evaluation.report import EvaluationResult, write_report
 from tt_platform.features.drift import drift_report
-from tt_platform.pipeline.training import PolicyRecord, drift_baseline_path, env_config_for, load_market
+from tt_platform.pipeline.training import PolicyRecord, drift_baseline_path, load_market
 from tt_platform.training.metrics import record_metrics
 from tt_platform.settings import PlatformSettings
 from tt_platform.store.episodes import write_episode
@@ -58,19 +58,20 @@ def first_test_index(market, policy: PolicyRecord) -> int:
 
 
 def evaluate(engine: Engine, config: RunConfig, policy: PolicyRecord, settings: PlatformSettings) -> EvaluationOutcome:
-    loaded = load_market(engine, config)
+    # the universe the policy was trained on: its observation and action spaces depend on it
+    loaded = load_market(engine, config, symbols=policy.symbols or None)
     market = loaded.market
     cut = first_test_index(market, policy)
     # the bars before the cut are observation history only; decisions start at the cut. The
     # drawdown stopper is a training device: evaluation runs the whole out-of-sample period so
     # the policy and its baselines are measured over the same bars.
-    env_config = env_config_for(config, episode_length=None, random_start=False, max_drawdown=1.0, equity_floor=0.0)
+    env_config = config.env.whole_period(stops=False)
     env = make_env(market, env_config)
     model = load_model(policy.model_path)
     record: EpisodeRecord = rollout(env, policy_from_model(model, deterministic=True), options={"start_index": cut})
     policy_equity = record.equity_curve()
     start_index = int(market.timestamps.get_loc(policy_equity.index[0]))
-    costs = CostModel(commission_bps=config.portfolio.commission_bps, slippage_bps=config.portfolio.slippage_bps)
+    costs = CostModel(env_config.commission_bps, env_config.slippage_bps, env_config.min_commission)
     curves = {
         "policy": policy_equity,
         "buy_and_hold": equal_weight_buy_and_hold(
@@ -78,11 +79,11 @@ def evaluate(engine: Engine, config: RunConfig, policy: PolicyRecord, settings: 
             list(market.symbols),
             market.close,
             start_index,
-            initial_cash=config.portfolio.capital,
+            initial_cash=env_config.initial_cash,
             cost_model=costs,
-            gross=min(1.0, config.portfolio.leverage_cap),
+            gross=min(1.0, env_config.leverage_cap),
         ),
-        "cash": cash(market.timestamps, start_index, initial_cash=config.portfolio.capital),
+        "cash": cash(market.timestamps, start_index, initial_cash=env_config.initial_cash),
     }
     metrics = {name: performance_summary(curve, record.periods_per_year) for name, curve in curves.items()}
     episode = record_metrics(record)

@@ -1,10 +1,12 @@
-"""Compute a symbol window's features from stored bars and store them long-form in tt_features."""
+"""Compute a symbol window's features from stored bars and store them (wide rows, see
+``tt_platform.store.features``); read them back as the matrix policies consume."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
@@ -12,8 +14,8 @@ from tt_platform.features.cache import FeatureCache
 from tt_platform.features.compute import FeatureMatrix, compute_features
 from tt_platform.features.spec import FeatureSet
 from tt_platform.pipeline.windows import day_end, day_start
-from tt_platform.store.features import delete_features, read_features_long, write_features_long
-from tt_platform.store.transaction import transaction
+from tt_platform.store.features import FeatureStoreError, read_feature_matrix, write_feature_matrix
+from tt_platform.store.filters import symbol_list
 from tt_platform.store.prices import read_bars
 
 # calendar days per bar, generously, so the warmup history loaded always covers the bars needed
@@ -27,12 +29,17 @@ def warmup_start(start: date, feature_set: FeatureSet, interval: str) -> pd.Time
 
 @dataclass(frozen=True)
 class FeatureSummary:
-    rows: int
+    """What ``build_features`` stored for its window."""
+
+    rows: int  # stored (symbol, ts) rows, one wide row each
     feature_set_hash: str
     features: int
-    symbols: int
+    symbols: int  # symbols with at least one stored row
     first_ts: str
     last_ts: str
+    values: int = 0  # feature values stored: rows x features
+    # "YYYY-MM" -> stored (symbol, ts) rows in that month (UTC), for per-partition metadata
+    rows_by_month: dict[str, int] = field(default_factory=dict)
 
 
 def build_features(
@@ -53,37 +60,66 @@ def build_features(
     need it even when only some symbols are recomputed. With a ``cache``, the wide matrix is
     also kept on disk keyed by (feature_set_hash, symbols, range) and reused while the bars it was
     computed from are unchanged.
+
+    The stored window (``symbols`` x [start, end], this feature set) is replaced in one
+    transaction: rows at timestamps the bars no longer have are removed, and a window without
+    bars ends up empty. The batch is validated before anything is written.
     """
-    universe = sorted(set(context_symbols or symbols) | set(symbols))
+    window = symbol_list(symbols)
+    universe = sorted(set(symbol_list(context_symbols or [])) | set(window))
     bars = read_bars(engine, universe, warmup_start(start, feature_set, interval), day_end(end), interval=interval, adjusted=adjusted)
     if bars.empty:
-        return FeatureSummary(0, feature_set.hash, len(feature_set.features), 0, "", "")
-    matrix = cache.get_or_compute(bars, feature_set) if cache is not None else compute_features(bars, feature_set)
-    # the store takes plain text columns; to_long hands out categoricals for memory
-    long = matrix.to_long().astype({"instrument": str, "feature": str})
-    in_window = (long["ts"] >= day_start(start)) & (long["ts"] <= day_end(end)) & long["instrument"].isin(symbols)
-    long = long.loc[in_window]
-    # replace the window: a shorter bar history must not leave features at vanished timestamps
-    with transaction(engine) as conn:
-        delete_features(conn, matrix.feature_set_hash, symbols, day_start(start), day_end(end))
-        write_features_long(conn, long.assign(feature_set_hash=matrix.feature_set_hash))
+        matrix = _no_rows(feature_set)
+    else:
+        matrix = cache.get_or_compute(bars, feature_set) if cache is not None else compute_features(bars, feature_set)
+    if matrix.feature_set_hash != feature_set.hash or matrix.feature_names != feature_set.feature_names:
+        raise FeatureStoreError(
+            f"computed features ({matrix.feature_set_hash}, {matrix.feature_names}) do not match the set "
+            f"{feature_set.hash} ({feature_set.feature_names})"
+        )
+    written = write_feature_matrix(
+        engine, matrix, symbols=window, start=day_start(start), end=day_end(end), definition=feature_set.canonical()
+    )
     return FeatureSummary(
-        rows=len(long),
-        feature_set_hash=matrix.feature_set_hash,
-        features=len(matrix.feature_names),
-        symbols=long["instrument"].nunique(),
-        first_ts=str(long["ts"].min()) if len(long) else "",
-        last_ts=str(long["ts"].max()) if len(long) else "",
+        rows=written.rows,
+        feature_set_hash=feature_set.hash,
+        features=len(feature_set.features),
+        symbols=written.symbols,
+        first_ts=str(written.first_ts) if written.first_ts is not None else "",
+        last_ts=str(written.last_ts) if written.last_ts is not None else "",
+        values=written.values,
+        rows_by_month=written.rows_by_month,
+    )
+
+
+def _no_rows(feature_set: FeatureSet) -> FeatureMatrix:
+    shape = (0, 0, len(feature_set.features))
+    return FeatureMatrix(
+        timestamps=pd.DatetimeIndex([], tz="UTC"),
+        symbols=[],
+        feature_names=feature_set.feature_names,
+        values=np.zeros(shape, dtype=np.float32),
+        raw=np.zeros(shape),
+        mask=np.zeros(shape, dtype=bool),
+        feature_set_hash=feature_set.hash,
+        present=np.zeros(shape[:2], dtype=bool),
     )
 
 
 def load_feature_matrix(
     engine: Engine, symbols: list[str], start: date, end: date, feature_set: FeatureSet
 ) -> FeatureMatrix:
-    """The stored features of a universe and range, as the [T, N, F] matrix policies consume."""
-    long = read_features_long(engine, feature_set.hash, symbols, day_start(start), day_end(end))
-    if long.empty:
+    """The stored features of a universe and range, as the [T, N, F] matrix policies consume.
+
+    Values (float32) and masks are exactly what ``build_features`` stored; columns are the
+    requested symbols that have features (sorted), ``raw`` is all NaN (only normalized values
+    are stored).
+    """
+    matrix = read_feature_matrix(
+        engine, feature_set.hash, symbols, day_start(start), day_end(end), feature_names=feature_set.feature_names
+    )
+    if not len(matrix.timestamps):
         raise LookupError(
             f"no stored features for set {feature_set.hash} on {symbols} {start}..{end}; materialize the features asset first"
         )
-    return FeatureMatrix.from_long(long, feature_set)
+    return matrix

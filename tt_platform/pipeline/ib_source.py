@@ -1,7 +1,9 @@
 """Bars from Interactive Brokers (a real gateway, or the bundled emulator) into tt_prices.
 
-Each answered chunk is written on its own transaction as it arrives, so a backfill killed half
-way keeps what it finished and a rerun rewrites the same rows: exactly the rows of a clean run.
+``ingest_from_ib`` fetches through ``tt_platform.data.sources.ib.IBBarSource`` (concurrent,
+paced requests) and writes each answered slice of days on its own transaction as it arrives, so
+a backfill killed half way keeps what it finished and a rerun rewrites the same rows: exactly
+the rows of a clean run.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Iterator
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from tt_platform.ib.backfill import CompletedChunk, backfill
-from tt_platform.ib.client import IBMarketData
+from tt_platform.data.sources.base import BarRequest, SymbolBars
+from tt_platform.data.sources.ib import IBBarSource, IBSourceConfig, day_window
 from tt_platform.settings import PlatformSettings
 from tt_platform.store.prices import replace_partition
 
@@ -28,7 +30,7 @@ class IBIngestResult:
     rows: int
     first_ts: pd.Timestamp | None
     last_ts: pd.Timestamp | None
-    refused: tuple[str, ...]
+    refused: tuple[str, ...]  # symbols IB refused or could not answer in full (see the log)
     requests: int
     pacing_violations: int
     reconnects: int
@@ -43,34 +45,47 @@ def ingest_from_ib(
     interval: str,
     adjusted: bool,
     settings: PlatformSettings,
+    config: IBSourceConfig | None = None,
 ) -> IBIngestResult:
+    """Fetch [start, end] of ``symbols`` from IB (``config``, else the settings' IB_HOST/IB_PORT/
+    IB_CLIENT_ID) and replace each answered slice of days in tt_prices."""
     rows = 0
     first: pd.Timestamp | None = None
     last: pd.Timestamp | None = None
+    refused: set[str] = set()
 
-    def store_chunk(done: CompletedChunk) -> None:
+    def store(answer: SymbolBars) -> None:
         nonlocal rows, first, last
-        chunk_end = done.chunk.end - pd.Timedelta(microseconds=1)
+        if answer.refused:
+            refused.add(answer.symbol)
+            log.warning("IB could not resolve %s: %s", answer.symbol, answer.refused)
+            return
+        lo, hi = day_window(answer.start, answer.end)
         rows += replace_partition(
-            engine, done.bars, symbols=done.symbol, start=done.chunk.start, end=chunk_end,
+            engine, answer.bars, symbols=answer.symbol, start=lo, end=hi,
             source="ib", interval=interval, adjusted=adjusted,
         )
-        if len(done.bars):
-            first = min(first, done.bars["ts"].min()) if first is not None else done.bars["ts"].min()
-            last = max(last, done.bars["ts"].max()) if last is not None else done.bars["ts"].max()
+        if len(answer.bars):
+            ts = answer.bars["ts"]
+            first = min(first, ts.min()) if first is not None else ts.min()
+            last = max(last, ts.max()) if last is not None else ts.max()
 
-    client = IBMarketData.from_settings(settings)
-    try:
-        report = backfill(
-            client, symbols, pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1),
-            interval, on_chunk=store_chunk, adjusted=adjusted,
+    config = config or IBSourceConfig.from_settings(settings)
+    with IBBarSource(config) as source:
+        report = source.fetch(
+            [BarRequest(s, start, end) for s in symbols], interval=interval, adjusted=adjusted, on_bars=store
         )
-    finally:
-        client.disconnect()
-    refused = sorted(set(report.unresolved) | {symbol for symbol, _, _ in report.refused})
-    for symbol, reason in report.unresolved.items():
-        log.warning("IB could not resolve %s: %s", symbol, reason)
-    return IBIngestResult(rows, first, last, tuple(refused), report.requests, report.pacing_violations, report.reconnects)
+    for symbol, reason in sorted(report.failed.items()):
+        log.warning("IB did not answer all of %s: %s", symbol, reason)
+    return IBIngestResult(
+        rows,
+        first,
+        last,
+        tuple(sorted(refused | set(report.failed))),
+        report.requests,
+        report.pacing_violations,
+        report.reconnects,
+    )
 
 
 @contextmanager

@@ -1,69 +1,345 @@
-"""Fetch bars from the configured source and write them to tt_prices, a partition at a time."""
+"""Fetch bars from a ``BarSource`` and store them a month partition at a time, with coverage.
+
+A month partition's content is the universe: for every symbol the month's sessions are stored,
+or recorded absent with a reason (not listed yet, no data after a delisting, refused by the
+source). ``tt_bar_coverage`` remembers which, so a later run fetches only what is missing: a
+symbol added to the watchlist, the sessions of the month in progress that completed since, or a
+request that failed last time. Nothing after the last completed session is ever asked for.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from datetime import date, timedelta
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
 from tt_platform.config.run_config import DataConfig
-from tt_platform.data.bars import empty_bars, normalize_bars
 from tt_platform.data.calendars import expected_timestamps, resolve_calendar
 from tt_platform.data.corporate_actions import select_feed
 from tt_platform.data.gaps import fill_missing
-from tt_platform.data.synthetic import generate_bars
+from tt_platform.data.sessions import sessions_between
+from tt_platform.data.sources.base import BarRequest, BarSource, FetchReport, SymbolBars
+from tt_platform.pipeline.months import keys_between, month_days
 from tt_platform.pipeline.windows import day_end, day_start
-from tt_platform.settings import PlatformSettings
 from tt_platform.store.corporate_actions import read_corporate_actions
-from tt_platform.store.prices import read_bars, replace_partition, write_bars
+from tt_platform.store.coverage import monthly_bar_counts, read_coverage, record_coverage
+from tt_platform.store.prices import read_bars, replace_partition, replace_slices, write_bars
+from tt_platform.store.registry import upsert_instruments
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class IngestSummary:
-    symbols: tuple[str, ...]
-    rows: int
-    first_ts: pd.Timestamp | None
-    last_ts: pd.Timestamp | None
-    source: str
-    refused: tuple[str, ...] = ()
+@dataclass
+class MonthStatus:
+    """One month partition after a run: complete when every universe symbol is accounted for."""
+
+    key: str
+    complete: bool
+    rows: int  # stored bars of the universe in this month
+    stored: list[str]
+    absent: dict[str, str]  # symbol -> why it has no bars this month
+    missing: dict[str, str]  # symbol -> why it is not accounted for yet (the partition is incomplete)
+    fetched: list[str]  # symbols fetched by this run
+    first_ts: pd.Timestamp | None = None
+    last_ts: pd.Timestamp | None = None
 
     def as_metadata(self) -> dict[str, object]:
+        reasons = sorted({reason for reason in self.absent.values()})
         return {
             "rows": self.rows,
-            "symbols": len(self.symbols),
+            "symbols_stored": len(self.stored),
+            "symbols_absent": len(self.absent),
+            "absent": "; ".join(f"{s}: {r}" for s, r in sorted(self.absent.items()))[:2000],
+            "absent_reasons": ", ".join(reasons)[:500],
+            "fetched_this_run": len(self.fetched),
             "first_ts": str(self.first_ts) if self.first_ts is not None else "",
             "last_ts": str(self.last_ts) if self.last_ts is not None else "",
-            "source": self.source,
-            "refused_symbols": ", ".join(self.refused),
         }
 
 
-def _read_csv_source(csv_dir: Path, symbol: str) -> pd.DataFrame:
-    from tt_platform.data.importers import read_plain_csv
+@dataclass
+class MonthlyIngest:
+    months: dict[str, MonthStatus]
+    report: FetchReport
+    requests: list[BarRequest]
+    rows_written: int
+    last_session: date
+    life: dict[str, tuple[date | None, date | None]] = field(default_factory=dict)  # symbol -> listed from/until
 
-    path = csv_dir / f"{symbol}.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no CSV for {symbol} in {csv_dir}")
-    return read_plain_csv(path, symbol=symbol)
+    @property
+    def complete(self) -> bool:
+        return all(m.complete for m in self.months.values())
+
+    def incomplete_reasons(self) -> list[str]:
+        out = []
+        for key, month in sorted(self.months.items()):
+            for symbol, reason in sorted(month.missing.items()):
+                out.append(f"{symbol} {key}: {reason}")
+        return out
 
 
-def fetch_bars(data: DataConfig, symbols: list[str], start: date, end: date) -> pd.DataFrame:
-    """Raw bars for ``symbols`` in [start, end] from a file or synthetic source (IB streams
-    through ``ingest`` chunk by chunk instead)."""
-    if data.source == "synthetic":
-        return generate_bars(symbols, start, end, interval=data.interval, seed=data.seed)
-    if data.source == "csv":
-        frames = [_read_csv_source(Path(data.csv_dir), s) for s in symbols]
-        bars = pd.concat(frames, ignore_index=True) if frames else empty_bars()
-        bars = bars[(bars["ts"] >= day_start(start)) & (bars["ts"] <= day_end(end))]
-        return normalize_bars(bars, origin=str(data.csv_dir))
-    raise ValueError(f"fetch_bars: source {data.source!r} is not a file or synthetic source")
+def month_window(key: str, last_session: date) -> tuple[date, date] | None:
+    """The days of month ``key`` that may hold completed sessions; None for a month in the future."""
+    first, last = month_days(key)
+    last = min(last, last_session)
+    return (first, last) if first <= last else None
+
+
+def _needed_windows(
+    coverage: pd.DataFrame, symbols: list[str], keys: list[str], last_session: date, refetch: bool
+) -> dict[str, list[tuple[date, date]]]:
+    """Per symbol, the day windows to fetch: months without coverage (or not yet fetched through
+    their end), contiguous months merged so a source answers years in one request."""
+    known = {(r.instrument, r.partition_key): r.fetched_through for r in coverage.itertuples()}
+    windows: dict[str, list[tuple[date, date]]] = defaultdict(list)
+    for symbol in symbols:
+        current: list[date] | None = None
+        for key in keys:
+            window = month_window(key, last_session)
+            if window is None:
+                continue
+            first, last = window
+            through = None if refetch else known.get((symbol, key))
+            if through is not None and through >= last:
+                if current is not None:
+                    windows[symbol].append((current[0], current[1]))
+                    current = None
+                continue
+            # the month in progress: only the days after what was fetched before
+            start = first if through is None or through < first else through + timedelta(days=1)
+            if current is not None and start == current[1] + timedelta(days=1):
+                current[1] = last
+            else:
+                if current is not None:
+                    windows[symbol].append((current[0], current[1]))
+                current = [start, last]
+        if current is not None:
+            windows[symbol].append((current[0], current[1]))
+    return windows
+
+
+def _covers(spans: list[tuple[date, date]], first: date, last: date) -> bool:
+    """True when the union of answered day spans covers every day of [first, last]."""
+    day = first
+    for start, end in sorted(spans):
+        if start > day:
+            return False
+        if end >= day:
+            day = end + timedelta(days=1)
+        if day > last:
+            return True
+    return day > last
+
+
+@lru_cache(maxsize=4096)
+def _session_count(first: date, last: date, calendar: str) -> int:
+    return len(sessions_between(first, last, calendar))
+
+
+def _absent_reason(symbol: str, first: date, last: date, life: tuple[date | None, date | None], refused: str | None) -> str:
+    listed_from, listed_until = life
+    if refused:
+        return f"refused: {refused}"
+    if listed_from is not None and last < listed_from:
+        return f"not listed yet (first data {listed_from})"
+    if listed_until is not None and first > listed_until:
+        return f"no data after {listed_until} (delisted)"
+    if _session_count(first, last, resolve_calendar(symbol)) == 0:
+        return "no session"
+    return "source returned no bars"
+
+
+def ingest_months(
+    engine: Engine,
+    source: BarSource,
+    data: DataConfig,
+    universe: list[str],
+    keys: list[str],
+    *,
+    last_session: date,
+    refetch: bool = False,
+) -> MonthlyIngest:
+    """Bring the month partitions ``keys`` up to date for ``universe`` and say which are complete."""
+    keys = sorted(set(keys))
+    coverage = read_coverage(engine, interval=data.interval, adjusted=data.adjusted, symbols=universe, partition_keys=keys)
+    windows = _needed_windows(coverage, universe, keys, last_session, refetch)
+    requests = [BarRequest(symbol, start, end) for symbol, spans in windows.items() for start, end in spans]
+    fetch_adjusted = data.adjusted and source.serves_adjusted
+    answered: dict[str, list[tuple[date, date]]] = defaultdict(list)
+    life: dict[str, tuple[date | None, date | None]] = {}
+    refused: dict[str, str] = {}
+
+    batch = _SliceBatch(engine, source.name, data.interval, fetch_adjusted)
+
+    def store(answer: SymbolBars) -> None:
+        batch.add(answer)
+        answered[answer.symbol].append((answer.start, answer.end))
+        before = life.get(answer.symbol, (None, None))
+        life[answer.symbol] = (answer.listed_from or before[0], answer.listed_until or before[1])
+        if answer.refused:
+            refused[answer.symbol] = answer.refused
+
+    report = source.fetch(requests, interval=data.interval, adjusted=fetch_adjusted, on_bars=store) if requests else FetchReport()
+    batch.flush()
+    rows_written = batch.written
+    fetched = sorted(answered)
+    if data.adjusted and not source.serves_adjusted:
+        for symbol in fetched:
+            rebuild_adjusted(engine, data, symbol, source.name)
+    if data.missing_bars == "ffill":
+        for symbol in fetched:
+            for start, end in windows.get(symbol, []):
+                log.info("missing bars: %s", fill_stored_gaps(engine, data, symbol, start, end))
+    _record_life(engine, life, refused)
+    _record_fetched_coverage(engine, data, source.name, keys, windows, answered, life, refused, last_session)
+    months = month_statuses(engine, data, universe, keys, last_session, fetched=fetched, failed=report.failed)
+    return MonthlyIngest(months, report, requests, rows_written, last_session, life)
+
+
+class _SliceBatch:
+    """Answers buffered and written together (one transaction per ~250k bars): a backfill of
+    hundreds of symbols costs a few round trips, and each batch still commits whole or not at all.
+    Coverage is recorded only after every batch is written, so a crash leaves nothing marked."""
+
+    MAX_ROWS = 250_000
+
+    def __init__(self, engine: Engine, source: str, interval: str, adjusted: bool) -> None:
+        self.engine, self.source, self.interval, self.adjusted = engine, source, interval, adjusted
+        self.frames: list[pd.DataFrame] = []
+        self.slices: list[tuple[str, pd.Timestamp, pd.Timestamp]] = []
+        self.rows = 0
+        self.written = 0
+
+    def add(self, answer: SymbolBars) -> None:
+        if len(answer.bars):
+            self.frames.append(answer.bars)
+            self.rows += len(answer.bars)
+        self.slices.append((answer.symbol, day_start(answer.start), day_end(answer.end)))
+        if self.rows >= self.MAX_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.slices:
+            return
+        bars = pd.concat(self.frames, ignore_index=True) if self.frames else pd.DataFrame()
+        self.written += replace_slices(
+            self.engine, bars, self.slices, source=self.source, interval=self.interval, adjusted=self.adjusted
+        )
+        self.frames, self.slices, self.rows = [], [], 0
+
+
+def _record_life(engine: Engine, life: dict, refused: dict[str, str]) -> None:
+    rows = [
+        {
+            "symbol": symbol,
+            "listed_at": pd.Timestamp(start, tz="UTC") if start else None,
+            "delisted_at": pd.Timestamp(end, tz="UTC") if end else None,
+            "unresolved_reason": refused.get(symbol),
+        }
+        for symbol, (start, end) in life.items()
+        if start or end or symbol in refused
+    ]
+    if rows:
+        frame = pd.DataFrame(rows)
+        upsert_instruments(engine, frame)
+
+
+def _record_fetched_coverage(
+    engine: Engine,
+    data: DataConfig,
+    source_name: str,
+    keys: list[str],
+    windows: dict[str, list[tuple[date, date]]],
+    answered: dict[str, list[tuple[date, date]]],
+    life: dict,
+    refused: dict[str, str],
+    last_session: date,
+) -> None:
+    symbols = sorted(answered)
+    if not symbols:
+        return
+    # whole months: a month in progress counts what earlier runs stored too
+    first_day = month_days(min(k for k in keys))[0]
+    counts = monthly_bar_counts(
+        engine, symbols, day_start(first_day), day_end(last_session), interval=data.interval, adjusted=data.adjusted
+    )
+    by_key = {(r.instrument, r.partition_key): r for r in counts.itertuples()}
+    month_windows = {key: month_window(key, last_session) for key in keys}
+    wanted_keys = set(keys)
+    rows = []
+    for symbol in symbols:
+        asked = windows.get(symbol, [])
+        # the usual case: every request was answered whole, so no month needs a day-by-day look
+        whole = sorted(answered[symbol]) == sorted(asked)
+        for start, end in asked:
+            for key in keys_between(start, end):
+                window = month_windows.get(key) if key in wanted_keys else None
+                if window is None:
+                    continue
+                first, last = window
+                if not whole and not _covers(answered[symbol], max(first, start), last):
+                    continue  # part of this month was not answered: leave it missing
+                stored = by_key.get((symbol, key))
+                n = int(stored.rows) if stored is not None else 0
+                rows.append((
+                    symbol, key, "stored" if n else "absent",
+                    None if n else _absent_reason(symbol, first, last, life.get(symbol, (None, None)), refused.get(symbol)),
+                    n, stored.first_ts if stored is not None else None, stored.last_ts if stored is not None else None, last,
+                ))
+    frame = pd.DataFrame(rows, columns=["instrument", "partition_key", "status", "reason", "rows", "first_ts", "last_ts", "fetched_through"])
+    record_coverage(engine, frame.assign(interval=data.interval, adjusted=data.adjusted, source=source_name))
+
+
+def month_statuses(
+    engine: Engine,
+    data: DataConfig,
+    universe: list[str],
+    keys: list[str],
+    last_session: date,
+    *,
+    fetched: list[str] = (),
+    failed: dict[str, str] | None = None,
+) -> dict[str, MonthStatus]:
+    """Which of ``keys`` are complete for ``universe``, from tt_bar_coverage."""
+    coverage = read_coverage(engine, interval=data.interval, adjusted=data.adjusted, symbols=universe, partition_keys=keys)
+    windows = {key: month_window(key, last_session) for key in keys}
+    ends = {key: window[1] for key, window in windows.items() if window is not None}
+    if len(coverage):
+        # a row counts once it reaches the month's end (or the last completed session)
+        reaches = coverage["fetched_through"] >= coverage["partition_key"].map(ends)
+        coverage = coverage[reaches.fillna(False).astype(bool)]
+    groups = {key: group for key, group in coverage.groupby("partition_key", sort=False)} if len(coverage) else {}
+    failed = failed or {}
+    fetched_set = set(fetched)
+    months = {}
+    for key in keys:
+        if windows[key] is None:
+            months[key] = MonthStatus(key, True, 0, [], {s: "no completed session yet" for s in universe}, {}, [])
+            continue
+        group = groups.get(key)
+        if group is None:
+            group = coverage.iloc[0:0]
+        is_stored = (group["status"] == "stored").to_numpy()
+        covered = set(group["instrument"])
+        missing = {s: failed.get(s, "not fetched yet") for s in universe if s not in covered}
+        first_ts, last_ts = group["first_ts"].dropna(), group["last_ts"].dropna()
+        months[key] = MonthStatus(
+            key=key,
+            complete=not missing,
+            rows=int(group["rows"].sum()) if len(group) else 0,
+            stored=group["instrument"][is_stored].tolist(),
+            absent=dict(zip(group["instrument"][~is_stored], group["reason"][~is_stored])),
+            missing=missing,
+            fetched=sorted(s for s in fetched_set if s in covered or s in missing),
+            first_ts=first_ts.min() if len(first_ts) else None,
+            last_ts=last_ts.max() if len(last_ts) else None,
+        )
+    return months
 
 
 def fill_stored_gaps(engine: Engine, data: DataConfig, symbol: str, start: date, end: date) -> str:
@@ -80,7 +356,7 @@ def fill_stored_gaps(engine: Engine, data: DataConfig, symbol: str, start: date,
     return report.summary()
 
 
-def rebuild_adjusted(engine: Engine, data: DataConfig, symbol: str) -> int:
+def rebuild_adjusted(engine: Engine, data: DataConfig, symbol: str, source_name: str | None = None) -> int:
     """Recompute a symbol's whole adjusted series from its stored raw bars and actions.
 
     Backward adjustment rescales all history before each event, so adjusting one window at a time
@@ -92,56 +368,31 @@ def rebuild_adjusted(engine: Engine, data: DataConfig, symbol: str) -> int:
     adjusted = select_feed(raw, read_corporate_actions(engine, [symbol]), adjustment=True)
     return replace_partition(
         engine, adjusted, symbols=symbol, start=raw["ts"].min(), end=raw["ts"].max(),
-        source=data.source, interval=data.interval, adjusted=True,
+        source=source_name or data.source, interval=data.interval, adjusted=True,
     )
 
 
-def ingest(
-    engine: Engine,
-    data: DataConfig,
-    symbols: list[str],
-    start: date,
-    end: date,
-    settings: PlatformSettings,
-) -> IngestSummary:
-    """Fetch and store each symbol's bars for [start, end], replacing that slice transactionally.
+def ingest_window(engine: Engine, source: BarSource, data: DataConfig, symbols: list[str], start: date, end: date) -> int:
+    """Fetch and store ``symbols`` on the days [start, end] without partition bookkeeping (for
+    importing a slice by hand); each answer replaces its slice in one transaction. Returns bars written."""
+    fetch_adjusted = data.adjusted and source.serves_adjusted
+    written = 0
 
-    Replacing rather than appending makes a re-run idempotent and a shrunken source leaves no
-    stale rows; each symbol's slice commits on its own, so a failure never half-writes one.
-    IB serves adjusted bars itself; file and synthetic sources are stored raw, and with
-    ``data.adjusted`` the adjusted series is rebuilt from the raw one and the stored actions.
-    """
-    if data.source == "ib":
-        from tt_platform.pipeline.ib_source import ingest_from_ib
-
-        result = ingest_from_ib(
-            engine, symbols, start, end, interval=data.interval, adjusted=data.adjusted, settings=settings
+    def store(answer: SymbolBars) -> None:
+        nonlocal written
+        written += replace_partition(
+            engine, answer.bars, symbols=answer.symbol, start=day_start(answer.start), end=day_end(answer.end),
+            source=source.name, interval=data.interval, adjusted=fetch_adjusted,
         )
-        summary = IngestSummary(tuple(symbols), result.rows, result.first_ts, result.last_ts, "ib", result.refused)
-    else:
-        summary = _ingest_raw_frames(engine, data, symbols, start, end)
-        if data.adjusted:
-            for symbol in symbols:
-                rebuild_adjusted(engine, data, symbol)
+
+    report = source.fetch([BarRequest(s, start, end) for s in symbols], interval=data.interval, adjusted=fetch_adjusted, on_bars=store)
+    if report.failed:
+        symbol, reason = sorted(report.failed.items())[0]
+        raise RuntimeError(f"{len(report.failed)} symbols not fetched; {symbol}: {reason}")
+    if data.adjusted and not source.serves_adjusted:
+        for symbol in symbols:
+            rebuild_adjusted(engine, data, symbol, source.name)
     if data.missing_bars == "ffill":
         for symbol in symbols:
-            if symbol not in summary.refused:
-                log.info("missing bars: %s", fill_stored_gaps(engine, data, symbol, start, end))
-    return summary
-
-
-def _ingest_raw_frames(engine: Engine, data: DataConfig, symbols: list[str], start: date, end: date) -> IngestSummary:
-    bars = fetch_bars(data, symbols, start, end)
-    rows = 0
-    for symbol in symbols:
-        rows += replace_partition(
-            engine, bars[bars["symbol"] == symbol], symbols=symbol, start=day_start(start), end=day_end(end),
-            source=data.source, interval=data.interval, adjusted=False,
-        )
-    return IngestSummary(
-        symbols=tuple(symbols),
-        rows=rows,
-        first_ts=bars["ts"].min() if len(bars) else None,
-        last_ts=bars["ts"].max() if len(bars) else None,
-        source=data.source,
-    )
+            log.info("missing bars: %s", fill_stored_gaps(engine, data, symbol, start, end))
+    return written

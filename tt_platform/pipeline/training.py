@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from tt_platform.config.run_config import RunConfig
-from tt_platform.env.config import EnvConfig
+from tt_platform.data.watchlist import watchlist_from_symbols
 from tt_platform.env.market import MarketData
 from tt_platform.features.compute import FeatureMatrix
 from tt_platform.features.drift import feature_baseline
@@ -21,8 +22,7 @@ from tt_platform.pipeline.windows import day_end, day_start
 from tt_platform.pipeline.universe import resolve_watchlist
 from tt_platform.settings import PlatformSettings
 from tt_platform.store.prices import read_bars
-from tt_platform.store.policies import list_policies, register_policy
-from tt_platform.training.config import TrainConfig
+from tt_platform.store.policies import get_policy, list_policies, register_policy
 from tt_platform.training.tracking import MlflowTracker
 from tt_platform.training.trainer import train_policy
 from tt_platform.store.episodes import write_episode
@@ -56,54 +56,38 @@ class PolicyRecord:
     seed: int
     train_end: str
     metrics: dict[str, float]
+    # the universe the policy was trained on (empty for policies that did not record it)
+    symbols: tuple[str, ...] = ()
 
 
-def load_market(engine: Engine, config: RunConfig) -> LoadedMarket:
-    """Bars and stored features of the run's universe and range, aligned as MarketData."""
-    watchlist = resolve_watchlist(config)
+def load_market(
+    engine: Engine, config: RunConfig, *, symbols: Sequence[str] | None = None, watchlist_hash: str | None = None
+) -> LoadedMarket:
+    """Bars and stored features of the run's range, aligned as MarketData, for ``symbols`` (an
+    upstream watchlist snapshot, whose hash is ``watchlist_hash``) or else the config's universe."""
+    if symbols is None:
+        watchlist = resolve_watchlist(config)
+        symbols, watchlist_hash = watchlist.symbols, watchlist.snapshot_hash
+    elif watchlist_hash is None:
+        watchlist_hash = watchlist_from_symbols(list(symbols)).snapshot_hash
+    symbols = list(symbols)
     feature_set = get_feature_set(config.training.feature_set)
-    matrix = load_feature_matrix(engine, watchlist.symbols, config.data.start, config.data.end, feature_set)
+    matrix = load_feature_matrix(engine, symbols, config.data.start, config.data.end, feature_set)
     bars = read_bars(
         engine,
-        watchlist.symbols,
+        symbols,
         day_start(config.data.start),
         day_end(config.data.end),
         interval=config.data.interval,
         adjusted=config.data.adjusted,
     )
-    return LoadedMarket(MarketData.from_frames(bars, matrix), matrix, watchlist.snapshot_hash)
+    return LoadedMarket(MarketData.from_frames(bars, matrix), matrix, watchlist_hash)
 
 
 def split_index(market: MarketData, test_fraction: float) -> int:
     """First bar of the out-of-sample segment: training never sees it or anything after it."""
     n_test = max(int(round(market.n_steps * test_fraction)), 2)
     return market.n_steps - n_test
-
-
-def env_config_for(config: RunConfig, **overrides: object) -> EnvConfig:
-    portfolio, training = config.portfolio, config.training
-    values = {
-        "window_size": training.window_size,
-        "episode_length": training.episode_length,
-        "random_start": training.episode_length is not None,
-        "initial_cash": portfolio.capital,
-        "long_only": portfolio.long_only,
-        "leverage_cap": portfolio.leverage_cap,
-        "per_symbol_cap": min(portfolio.per_symbol_cap, portfolio.leverage_cap),
-        "risk_target": portfolio.risk_target,
-        "commission_bps": portfolio.commission_bps,
-        "slippage_bps": portfolio.slippage_bps,
-        "max_drawdown": portfolio.max_drawdown,
-    }
-    values.update(overrides)
-    return EnvConfig(**values)
-
-
-def train_config_for(config: RunConfig) -> TrainConfig:
-    training = config.training
-    return TrainConfig(
-        algo=training.algo, total_timesteps=training.total_timesteps, n_envs=training.n_envs, seed=training.seed
-    )
 
 
 def policy_id_for(config: RunConfig, feature_set_hash: str, data_hash: str) -> str:
@@ -120,8 +104,12 @@ def train(
     tracker: MlflowTracker | None,
     resume_checkpoint: Path | None = None,
     progress: bool = False,
+    symbols: Sequence[str] | None = None,
+    watchlist_hash: str | None = None,
 ) -> PolicyRecord:
-    loaded = load_market(engine, config)
+    """Train ``config.training`` on ``config.env`` over the in-sample bars of ``symbols`` (an
+    upstream watchlist snapshot; default: the config's universe) and register the policy."""
+    loaded = load_market(engine, config, symbols=symbols, watchlist_hash=watchlist_hash)
     cut = split_index(loaded.market, config.evaluation.test_fraction)
     train_market = loaded.market.take(slice(0, cut))
     data_hash = train_market.data_hash()
@@ -136,6 +124,7 @@ def train(
         "code_version": code_version(),
         "train_start": str(train_market.timestamps[0]),
         "train_end": str(train_market.timestamps[-1]),
+        "symbols": ",".join(train_market.symbols),
     }
     drift_baseline = feature_baseline(loaded.matrix.slice_time(None, train_market.timestamps[-1]))
     policy_dir = settings.artifacts_dir / "policies" / policy_id
@@ -144,8 +133,8 @@ def train(
     (policy_dir / DRIFT_BASELINE_FILE).write_text(json.dumps(drift_baseline))
     result = train_policy(
         train_market,
-        env_config_for(config),
-        train_config_for(config),
+        config.env,
+        config.training,
         tracker=tracker,
         checkpoint_dir=policy_dir,
         resume_checkpoint=resume_checkpoint,
@@ -164,6 +153,7 @@ def train(
         seed=config.training.seed,
         train_end=lineage["train_end"],
         metrics={k: float(v) for k, v in result.metrics.items()},
+        symbols=tuple(train_market.symbols),
     )
     register_policy(
         engine,
@@ -174,7 +164,8 @@ def train(
             "feature_set_hash": record.feature_set_hash,
             "data_snapshot_hash": data_hash,
             "config_hash": config.config_hash,
-            "config": json.loads(config.model_dump_json()) | {"lineage": lineage},
+            # resolved values (the data.end trained through), as written under "as_written"
+            "config": config.model_dump(mode="json") | {"as_written": config.as_written(), "lineage": lineage},
             "seed": config.training.seed,
             "code_version": lineage["code_version"],
             "model_uri": record.model_path,
@@ -196,7 +187,8 @@ def train(
 
 
 def latest_policy_record(engine: Engine, config: RunConfig) -> PolicyRecord:
-    """The newest policy trained with this run config, from tt_policy."""
+    """The newest policy trained with this run config, from tt_policy (for the CLI; a pipeline
+    step follows the exact policy its upstream produced: ``policy_record_by_id``)."""
     policies = list_policies(engine)
     matching = policies[policies["config_hash"] == config.config_hash] if len(policies) else policies
     if matching.empty:
@@ -204,7 +196,20 @@ def latest_policy_record(engine: Engine, config: RunConfig) -> PolicyRecord:
             f"no trained policy for run config {config.name!r} (hash {config.config_hash}); "
             "materialize trained_policy first (tt train)"
         )
-    row = matching.iloc[0]  # newest first
+    return _policy_record(matching.iloc[0].to_dict())  # newest first
+
+
+def policy_record_by_id(engine: Engine, policy_id: str) -> PolicyRecord:
+    """The policy ``policy_id`` from tt_policy; LookupError naming the id when there is none."""
+    row = get_policy(engine, policy_id)
+    if row is None:
+        raise LookupError(f"no trained policy {policy_id!r} in tt_policy; materialize trained_policy first")
+    return _policy_record(row)
+
+
+def _policy_record(row: dict) -> PolicyRecord:
+    config = row.get("config") or {}
+    lineage = config.get("lineage", {})
     return PolicyRecord(
         policy_id=row["policy_id"],
         model_path=row["model_uri"],
@@ -214,6 +219,7 @@ def latest_policy_record(engine: Engine, config: RunConfig) -> PolicyRecord:
         data_snapshot_hash=row["data_snapshot_hash"],
         config_hash=row["config_hash"],
         seed=int(row["seed"]),
-        train_end=str(row["config"].get("lineage", {}).get("train_end", "")),
+        train_end=str(lineage.get("train_end", "")),
         metrics={},
+        symbols=tuple(s for s in str(lineage.get("symbols", "")).split(",") if s),
     )

@@ -136,3 +136,50 @@ def bar_counts(conn_or_engine: Connection | Engine, interval: str = "1d", adjust
         .order_by(prices.c.instrument)
     )
     return read_frame(conn_or_engine, statement)
+
+
+def replace_slices(
+    conn_or_engine: Connection | Engine,
+    bars: pd.DataFrame,
+    slices: Sequence[tuple[str, TimeLike, TimeLike]],
+    *,
+    source: str,
+    interval: str,
+    adjusted: bool,
+) -> int:
+    """``replace_partition`` for many (symbol, start, end) slices at once, in one transaction:
+    each slice's stored bars become exactly the bars of ``bars`` inside it. A backfill of hundreds
+    of symbols is then one delete and one bulk upsert instead of hundreds of round trips."""
+    if not slices:
+        return 0
+    bounds = pd.DataFrame(
+        [(str(s).strip().upper(), to_utc(lo, "start"), to_utc(hi, "end")) for s, lo, hi in slices],
+        columns=["instrument", "lo", "hi"],
+    )
+    bad = bounds[bounds["lo"] > bounds["hi"]]
+    if len(bad):
+        raise ValueError(f"replace_slices: {bad['instrument'].iloc[0]} slice starts after it ends")
+    rows = _bars_to_rows(bars, source=source, interval=interval, adjusted=adjusted) if len(bars) else None
+    if rows is not None:
+        # every bar must fall in one of its symbol's slices: nothing is written where no slice was replaced
+        joined = rows[["instrument", "ts"]].reset_index().merge(bounds, on="instrument", how="left")
+        inside = joined[(joined["ts"] >= joined["lo"]) & (joined["ts"] <= joined["hi"])]["index"].unique()
+        if len(inside) != len(rows):
+            outside = rows.drop(index=inside).iloc[0]
+            raise ValueError(f"replace_slices: bars fall outside their slices, e.g. {outside['instrument']} at {outside['ts']}")
+    values = sa.values(
+        sa.column("instrument", prices.c.instrument.type), sa.column("lo", prices.c.ts.type), sa.column("hi", prices.c.ts.type),
+        name="slices",
+    ).data([(r.instrument, r.lo.to_pydatetime(), r.hi.to_pydatetime()) for r in bounds.itertuples()])
+    statement = sa.delete(prices).where(
+        prices.c.interval == interval,
+        prices.c.adjusted == bool(adjusted),
+        prices.c.instrument == values.c.instrument,
+        prices.c.ts >= values.c.lo,
+        prices.c.ts <= values.c.hi,
+    )
+    with transaction(conn_or_engine) as conn:
+        conn.execute(statement)
+        if rows is not None:
+            upsert_frame(conn, prices, rows, PRICE_KEY)
+    return 0 if rows is None else len(rows)

@@ -109,18 +109,56 @@ corporate_actions = sa.Table(
     sa.PrimaryKeyConstraint("symbol", "ex_date", "action_type"),
 )
 
-features = sa.Table(
-    "tt_features",
+# Features are stored wide: one row per (feature set, instrument, ts) whose arrays hold every
+# feature of the set, in the order ``tt_feature_sets.feature_names`` gives. ``tt_features`` is a
+# view that unnests them into one row per feature (see ``features_view``).
+ARRAYS_SHAPE = (
+    "array_ndims(value) = 1 AND array_lower(value, 1) = 1 AND cardinality(value) = cardinality(valid)"
+    " AND array_lower(valid, 1) = 1 AND array_position(value, NULL) IS NULL"
+    " AND array_position(valid, NULL) IS NULL"
+)
+
+feature_sets = sa.Table(
+    "tt_feature_sets",
     metadata,
+    sa.Column("feature_set_hash", TEXT, primary_key=True),
+    # element i names element i of every tt_feature_values.value / .valid array of this set
+    sa.Column("feature_names", sa.ARRAY(sa.Text), nullable=False),
+    # the set's canonical recipe (FeatureSet.canonical()), when the writer had it
+    sa.Column("definition", JSONB, nullable=True),
+    sa.Column("created_at", TS, nullable=False, server_default=_now()),
+    sa.CheckConstraint("array_ndims(feature_names) = 1", name="names_shape"),
+)
+
+feature_values = sa.Table(
+    "tt_feature_values",
+    metadata,
+    # no foreign key to tt_feature_sets: the writers register the set in the same transaction,
+    # and a per-row key check would double the cost of bulk writes
+    sa.Column("feature_set_hash", TEXT, nullable=False),
     sa.Column("instrument", TEXT, nullable=False),
     sa.Column("ts", TS, nullable=False),
-    sa.Column("feature_set_hash", TEXT, nullable=False),
-    sa.Column("feature", TEXT, nullable=False),
-    sa.Column("value", FLOAT, nullable=True),
-    # False during warm-up windows or where an input was missing; value may then be NULL.
-    sa.Column("valid", sa.Boolean, nullable=False),
-    sa.PrimaryKeyConstraint("feature_set_hash", "instrument", "ts", "feature"),
+    # normalized values as float4, exactly the float32 policies consume; 0 where not valid
+    sa.Column("value", sa.ARRAY(sa.REAL), nullable=False),
+    # False during warm-up windows or where an input was missing
+    sa.Column("valid", sa.ARRAY(sa.Boolean), nullable=False),
+    sa.PrimaryKeyConstraint("feature_set_hash", "instrument", "ts"),
     sa.Index(None, "instrument", "ts"),
+    # one dimension from index 1, equal lengths, no NULL elements: every row has the same layout
+    sa.CheckConstraint(ARRAYS_SHAPE, name="arrays_shape"),
+)
+
+# The ``tt_features`` view (created by migration 0003, not part of ``metadata``): one row per
+# (instrument, ts, feature set, feature), as the long table it replaced; ``value`` is NULL where
+# ``valid`` is false.
+features_view = sa.table(
+    "tt_features",
+    sa.column("instrument", TEXT),
+    sa.column("ts", TS),
+    sa.column("feature_set_hash", TEXT),
+    sa.column("feature", TEXT),
+    sa.column("value", FLOAT),
+    sa.column("valid", sa.Boolean),
 )
 
 quality_results = sa.Table(
@@ -130,12 +168,15 @@ quality_results = sa.Table(
     # '*' for checks over a whole partition rather than one instrument
     sa.Column("instrument", TEXT, nullable=False),
     sa.Column("partition_key", TEXT, nullable=False),
+    # the series checked: raw (false) or split- and dividend-adjusted (true) bars; the results of
+    # one never overwrite those of the other
+    sa.Column("adjusted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("passed", sa.Boolean, nullable=False),
     sa.Column("severity", TEXT, nullable=False),
     sa.Column("value", FLOAT, nullable=True),
     sa.Column("details", JSONB, nullable=True),
     sa.Column("checked_at", TS, nullable=False, server_default=_now(), onupdate=_now()),
-    sa.PrimaryKeyConstraint("check_name", "instrument", "partition_key"),
+    sa.PrimaryKeyConstraint("check_name", "instrument", "partition_key", "adjusted"),
 )
 
 policy = sa.Table(
@@ -284,6 +325,29 @@ holdings = sa.Table(
     sa.Column("market_value", FLOAT, nullable=True),
     sa.PrimaryKeyConstraint("episode_id", "step", "instrument"),
     sa.Index(None, "episode_id", "ts"),
+)
+
+# What each (instrument, month) partition of the bars holds: bars stored, or absent with the
+# reason (not listed yet, delisted, refused). A month partition is complete when every active
+# symbol has a row here that reaches the month's end or the last completed session.
+bar_coverage = sa.Table(
+    "tt_bar_coverage",
+    metadata,
+    sa.Column("instrument", TEXT, nullable=False),
+    sa.Column("interval", TEXT, nullable=False),
+    sa.Column("adjusted", sa.Boolean, nullable=False),
+    sa.Column("partition_key", TEXT, nullable=False),
+    sa.Column("status", TEXT, nullable=False),
+    sa.Column("reason", TEXT, nullable=True),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("first_ts", TS, nullable=True),
+    sa.Column("last_ts", TS, nullable=True),
+    # the last day the month was fetched through (the month in progress ends at the last session)
+    sa.Column("fetched_through", TS, nullable=False),
+    sa.Column("source", TEXT, nullable=False),
+    sa.Column("updated_at", TS, nullable=False, server_default=_now(), onupdate=_now()),
+    sa.PrimaryKeyConstraint("instrument", "interval", "adjusted", "partition_key"),
+    sa.CheckConstraint("status IN ('stored', 'absent')", name="status"),
 )
 
 EPISODE_TABLES = (action, reward, equity_curve, target_weights, portfolio, holdings)

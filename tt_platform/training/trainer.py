@@ -15,7 +15,9 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from tt_platform.env import EnvConfig, MarketData, make_env, policy_from_model, rollout
+from tt_platform.config.env import EnvConfig
+from tt_platform.config.training import TrainConfig, algo_env_problem
+from tt_platform.env import MarketData, make_env, policy_from_model, rollout
 from tt_platform.env.rollout import EpisodeRecord
 from tt_platform.training.checkpoint import (
     MODEL_FILE,
@@ -26,7 +28,6 @@ from tt_platform.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from tt_platform.training.config import TrainConfig
 from tt_platform.training.metrics import METRIC_NAMES, episode_metrics, record_metrics
 from tt_platform.training.tracking import MlflowTracker, TrackedRun
 
@@ -132,7 +133,8 @@ class PeriodicCheckpointCallback(BaseCallback):
         return True
 
 
-def _algo_kwargs(config: TrainConfig) -> dict[str, Any]:
+def algo_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """The SB3 constructor arguments ``config`` sets for its algorithm."""
     common = {"learning_rate": config.learning_rate, "gamma": config.gamma,
               "policy_kwargs": {"net_arch": list(config.net_arch)}}
     if config.algo == "ppo":
@@ -149,6 +151,20 @@ def _algo_kwargs(config: TrainConfig) -> dict[str, Any]:
                      "train_freq": config.train_freq}
 
 
+def build_model(config: TrainConfig, env: Any) -> Any:
+    """A fresh SB3 model of ``config.algo`` on ``env`` (a VecEnv or gymnasium env), every
+    hyperparameter taken from ``config``."""
+    return algo_class(config.algo)(config.policy, env, seed=config.seed, device=config.device,
+                                   verbose=0, **algo_kwargs(config))
+
+
+def make_vec_env(market: MarketData, env_config: EnvConfig, train_config: TrainConfig) -> DummyVecEnv:
+    """``train_config.n_envs`` copies of the env, seeded ``seed``, ``seed + 1``, ..."""
+    return DummyVecEnv([
+        (lambda i=i: make_env(market, env_config, seed=train_config.seed + i))
+        for i in range(train_config.n_envs)])
+
+
 def _check_resume(checkpoint: Checkpoint, market: MarketData, env_config: EnvConfig,
                   train_config: TrainConfig) -> None:
     if checkpoint.algo != train_config.algo:
@@ -160,6 +176,11 @@ def _check_resume(checkpoint: Checkpoint, market: MarketData, env_config: EnvCon
         raise CheckpointError(
             f"{checkpoint.path}: feature_set_hash {checkpoint.feature_set_hash} differs from the "
             f"market's {market.feature_set_hash}")
+    network = [k for k in ("policy", "net_arch")
+               if getattr(checkpoint.train_config, k) != getattr(train_config, k)]
+    if network:
+        raise CheckpointError(
+            f"{checkpoint.path}: training config differs in {network}, which changes the network")
     shape_keys = ("window_size", "action_scheme", "observation", "include_positions", "long_only")
     changed = [k for k in shape_keys
                if getattr(checkpoint.env_config, k) != getattr(env_config, k)]
@@ -175,6 +196,9 @@ def train_policy(market: MarketData, env_config: EnvConfig, train_config: TrainC
                  run_name: str | None = None) -> TrainResult:
     """Train ``train_config.algo`` on ``market`` and return where the policy is and how it did.
 
+    ``env_config`` and ``train_config`` are the run config's ``env`` and ``training`` sections;
+    every setting in them reaches the env and the SB3 model, also when resuming.
+
     ``train_config.total_timesteps`` is the total across resumes: resuming a checkpoint at k
     steps trains ``total - k`` more. ``lineage`` (watchlist hash, partitions, ...) goes into the
     checkpoint and the MLflow params; ``drift_baseline`` (``features.drift.feature_baseline``)
@@ -182,8 +206,9 @@ def train_policy(market: MarketData, env_config: EnvConfig, train_config: TrainC
     deterministic rollout over the whole market (in-sample), so the same seed and data give the
     same metrics.
     """
-    if train_config.algo == "sac" and env_config.action_scheme != "vol_target":
-        raise ValueError("algo 'sac' needs a continuous action space (action_scheme='vol_target')")
+    problem = algo_env_problem(train_config, env_config.action_scheme)
+    if problem:
+        raise ValueError(problem)
     checkpoint_dir = Path(checkpoint_dir)
     lineage = dict(lineage or {})
     resume = load_checkpoint(resume_checkpoint) if resume_checkpoint is not None else None
@@ -215,20 +240,19 @@ def train_policy(market: MarketData, env_config: EnvConfig, train_config: TrainC
                 "data_end": market.timestamps[-1].isoformat(),
             })
 
-        vec_env = DummyVecEnv([
-            (lambda i=i: make_env(market, env_config, seed=train_config.seed + i))
-            for i in range(train_config.n_envs)])
+        vec_env = make_vec_env(market, env_config, train_config)
         stack.callback(vec_env.close)
-        cls = algo_class(train_config.algo)
         if resume is not None:
             try:
-                model = cls.load(resume.model_path, env=vec_env, device=train_config.device)
+                # the hyperparameters of this config apply to the continued training
+                model = algo_class(train_config.algo).load(
+                    resume.model_path, env=vec_env, device=train_config.device,
+                    **algo_kwargs(train_config))
             except ValueError as exc:  # SB3 refuses an env whose spaces differ
                 raise CheckpointError(f"{resume.path}: {exc}") from None
             model.set_random_seed(train_config.seed)
         else:
-            model = cls(train_config.policy, vec_env, seed=train_config.seed,
-                        device=train_config.device, verbose=0, **_algo_kwargs(train_config))
+            model = build_model(train_config, vec_env)
 
         def save(m: Any, name: str | None = None) -> Checkpoint:
             return save_checkpoint(
@@ -258,9 +282,7 @@ def train_policy(market: MarketData, env_config: EnvConfig, train_config: TrainC
             metrics["train_reward_sum_mean"] = float(np.mean(sums))
         record = None
         if train_config.eval_episode:
-            eval_config = env_config.model_copy(update={"random_start": False,
-                                                        "episode_length": None})
-            record = rollout(make_env(market, eval_config, seed=train_config.seed),
+            record = rollout(make_env(market, env_config.whole_period(), seed=train_config.seed),
                              policy_from_model(model, deterministic=True))
             metrics |= {k: v for k, v in record_metrics(record).items() if k in METRIC_NAMES}
         # Undefined metrics (e.g. the Sharpe ratio of a flat curve) are left out, not NaN.

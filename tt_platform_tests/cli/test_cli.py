@@ -8,10 +8,10 @@ runner = CliRunner()
 
 def test_bad_config_exits_2_naming_file_and_key(tmp_path):
     config = tmp_path / "run.yaml"
-    config.write_text("portfolio:\n  capital: -5\n")
+    config.write_text("env:\n  initial_cash: -5\n")
     result = runner.invoke(app, ["demo", "--config", str(config)])
     assert result.exit_code == 2
-    assert f"{config}: portfolio.capital: Input should be greater than 0" in result.output
+    assert f"{config}: env.initial_cash: Input should be greater than 0" in result.output
 
 
 def test_bad_flag_value_is_reported_as_an_override_error():
@@ -38,3 +38,48 @@ def test_missing_checkpoint_is_named(tmp_path):
     result = runner.invoke(app, ["train", "--resume-checkpoint", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "checkpoint not found" in result.output
+
+
+def _capture_runs(monkeypatch):
+    import tt_platform.cli as cli
+
+    calls = []
+
+    def fake_run_assets(selection, config_path, overrides, *, with_partitions, **execution):
+        calls.append({"selection": selection, "overrides": overrides, "with_partitions": with_partitions})
+        return {"success": True, "run_id": "0" * 36, "assets": {}}
+
+    monkeypatch.setattr(cli, "_run_assets", fake_run_assets)
+    return calls
+
+
+def test_demo_reads_ib_through_the_emulator_as_a_run_config_override(monkeypatch):
+    calls = _capture_runs(monkeypatch)
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert calls[0]["overrides"]["data.source"] == "emulator"
+    assert "via the bundled IB Gateway emulator" in result.output
+
+    result = runner.invoke(app, ["demo", "--no-emulator"])
+    assert result.exit_code == 0, result.output
+    assert calls[1]["overrides"]["data.source"] == "ib"
+
+
+def test_ingest_emulator_flag_only_changes_an_ib_source(monkeypatch):
+    calls = _capture_runs(monkeypatch)
+    result = runner.invoke(app, ["ingest", "--source", "ib", "--emulator", "--symbols", "SPY"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["ingest", "--source", "synthetic", "--emulator", "--symbols", "SPY"])
+    assert result.exit_code == 0, result.output
+    assert [c["overrides"]["data.source"] for c in calls] == ["emulator", "synthetic"]
+    assert calls[0]["selection"] == ["watchlist", "bars"] and calls[0]["with_partitions"]
+
+
+def test_cli_sets_no_environment_for_a_run(monkeypatch):
+    import os
+
+    _capture_runs(monkeypatch)
+    before = dict(os.environ)
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert dict(os.environ) == before

@@ -8,29 +8,38 @@ def test_definitions_load_and_validate():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert keys == {"watchlist", "bars", "features", "trained_policy", "evaluation_report"}
+    assert {job.name for job in defs.resolve_all_job_defs()} >= {"main_job", "universe_job"}
 
 
-def test_lineage_edges_run_watchlist_to_report():
+def test_lineage_edges_carry_the_watchlist_snapshot_and_the_policy():
     graph = defs.resolve_asset_graph()
     parents = {
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
     }
     assert parents["bars"] == {"watchlist"}
-    assert parents["features"] == {"bars"}
-    assert parents["trained_policy"] == {"features"}
+    assert parents["features"] == {"bars", "watchlist"}
+    assert parents["trained_policy"] == {"features", "watchlist"}
     assert parents["evaluation_report"] == {"trained_policy"}
+    by_name = {a.key.to_user_string(): a for a in ALL_ASSETS}
+    # data-carrying edges (inputs), not bare ordering
+    assert set(by_name["evaluation_report"].keys_by_input_name) == {"trained_policy"}
+    assert "watchlist" in by_name["bars"].keys_by_input_name
+    assert "watchlist" in by_name["trained_policy"].keys_by_input_name
 
 
-def test_bars_and_features_share_day_by_symbol_partitions_and_blocking_checks():
+def test_bars_and_features_share_month_partitions_and_blocking_checks():
     by_name = {a.key.to_user_string(): a for a in ALL_ASSETS}
     bars, features = by_name["bars"], by_name["features"]
     assert bars.partitions_def == features.partitions_def
-    assert set(bars.partitions_def.partition_dimension_names) == {"date", "symbol"}
-    checks = list(bars.check_specs)
-    assert checks and all(spec.blocking for spec in checks if spec.name in {"coverage", "ohlc_sanity", "timestamps"})
+    assert isinstance(bars.partitions_def, dg.TimeWindowPartitionsDefinition)
+    assert bars.partitions_def.fmt == "%Y-%m"
+    blocking = {spec.name for spec in bars.check_specs if spec.blocking}
+    assert {"coverage", "ohlc_sanity", "monotonic_unique", "alignment", "unrecorded_splits"} <= blocking
 
 
-def test_resources_are_configurable_resources():
+def test_resources_are_configurable_and_carry_no_run_file_path():
     for resource in defs.resources.values():
-        assert isinstance(resource, dg.ConfigurableResource)
+        assert isinstance(resource, (dg.ConfigurableResource, dg.ConfigurableIOManager))
+    fields = defs.resources["run_config"].model_fields
+    assert "config_path" not in fields and "overrides_json" not in fields

@@ -31,7 +31,7 @@ def test_equal_weight_long_rollout_matches_daily_rebalanced_returns(real_market)
 
     config = EnvConfig(window_size=20, action_scheme="discrete", long_only=True, leverage_cap=1.0,
                        per_symbol_cap=0.5, commission_bps=0, slippage_bps=0, max_drawdown=1.0,
-                       equity_floor=0.0)
+                       equity_floor=0.0, episode_length=None, random_start=False)
     env = make_env(market, config)
     record = rollout(env, lambda obs: np.ones(3, dtype=np.int64))
     assert record.truncated and record.n_steps == market.n_steps - 20
@@ -44,7 +44,7 @@ def test_equal_weight_long_rollout_matches_daily_rebalanced_returns(real_market)
 def test_warmup_features_are_masked_in_observations(real_market):
     market, _ = real_market
     assert not market.feature_mask[0].any()     # nothing is valid on the first bar
-    env = make_env(market, EnvConfig(window_size=5, observation="tensor"))
+    env = make_env(market, EnvConfig(window_size=5, observation="tensor", random_start=False))
     obs, _ = env.reset()
     assert np.isfinite(obs).all()
     invalid = ~market.feature_mask[0:5].transpose(1, 2, 0)

@@ -66,20 +66,24 @@ def test_connect_and_qualify(gateway):
     assert not client.is_connected()
 
 
-def test_daily_bars_match_the_source_and_are_chunked_by_year(gateway, daily_frame):
+def test_daily_bars_match_the_source_in_one_request_of_years(gateway, daily_frame):
     with make_client(gateway) as client:
         result = client.historical_bars("AAA", "2019-03-01", "2021-07-01", "1d")
-    assert not result.refused and result.errors == [] and result.requests == 3
+    assert not result.refused and result.errors == [] and result.requests == 1
     expected = source_slice(daily_frame, "AAA", "2019-03-01", "2021-07-01")
     pd.testing.assert_frame_equal(result.bars, expected)
     assert str(result.bars["ts"].dtype) == "datetime64[ns, UTC]"
     assert (result.bars["ts"] == result.bars["ts"].dt.normalize()).all()  # daily bars at 00:00 UTC
     log = gateway.emulator.history_log
-    assert [(r.duration, r.end) for r in log] == [
-        ("306 D", "20200101 00:00:00 UTC"),
-        ("1 Y", "20210101 00:00:00 UTC"),
-        ("181 D", "20210701 00:00:00 UTC"),
-    ]
+    # padded by a day on both sides, trimmed back by the client
+    assert [(r.duration, r.end) for r in log] == [("3 Y", "20210702 00:00:00 UTC")]
+
+
+def test_daily_requests_in_smaller_blocks_meet_without_gaps_or_overlaps(gateway, daily_frame):
+    with make_client(gateway, years_per_request=1) as client:
+        result = client.historical_bars("AAA", "2019-03-01", "2021-07-01", "1d")
+    assert result.requests == 3 and len(gateway.emulator.history_log) == 3
+    pd.testing.assert_frame_equal(result.bars, source_slice(daily_frame, "AAA", "2019-03-01", "2021-07-01"))
 
 
 def test_no_request_precedes_the_listing_date(gateway, daily_frame):
@@ -87,25 +91,27 @@ def test_no_request_precedes_the_listing_date(gateway, daily_frame):
         head = client.head_timestamp("AAA")
         result = client.historical_bars("AAA", "2005-01-01", "2020-01-01", "1d")
     assert head == daily_frame.loc[daily_frame.symbol == "AAA", "ts"].min() == utc("2019-01-02")
-    assert [r.end for r in gateway.emulator.history_log] == ["20200101 00:00:00 UTC"]  # one request, not fifteen
+    # one request, from the listing date: not a 15-year window
+    assert [(r.duration, r.end) for r in gateway.emulator.history_log] == [("2 Y", "20200102 00:00:00 UTC")]
     assert len(result.bars) == len(source_slice(daily_frame, "AAA", "2019-01-01", "2020-01-01"))
 
 
-def test_hourly_bars_are_chunked_by_month(intraday_gateway):
+def test_hourly_bars_are_chunked_by_half_month(intraday_gateway):
     with make_client(intraday_gateway) as client:
         result = client.historical_bars("AAA", "2021-01-15", "2021-03-05", "1h")
     source = intraday_gateway.emulator.source
     expected = source.bars("AAA", utc("2021-01-15"), utc("2021-03-05"), "1h")
-    assert not result.refused and result.requests == 3
+    assert not result.refused and result.requests == 4
     pd.testing.assert_frame_equal(result.bars, expected)
 
 
-def test_minute_bars_are_chunked_by_day(intraday_gateway):
+def test_minute_bars_are_chunked_by_half_day(intraday_gateway):
     with make_client(intraday_gateway) as client:
         result = client.historical_bars("AAA", "2021-03-01", "2021-03-04", "1min")
-    assert result.requests == 3 and len(result.bars) == 3 * 390
+    assert result.requests == 6 and len(result.bars) == 3 * 390
     assert result.bars["ts"].min() == utc("2021-03-01 14:30")  # 09:30 New York (EST)
-    assert [r.duration for r in intraday_gateway.emulator.history_log] == ["1 D", "1 D", "1 D"]
+    assert not result.bars.duplicated(["ts"]).any()
+    assert [r.duration for r in intraday_gateway.emulator.history_log] == ["43320 S"] * 6
 
 
 def test_no_data_is_not_refused(gateway):
@@ -168,7 +174,7 @@ def test_real_daily_files_through_the_emulator(start_gateway, shared_data):
         assert client.head_timestamp("SPY") == utc("1993-01-29")
         result = client.historical_bars("SPY", "1990-01-01", "1996-01-01")
     expected = source.bars("SPY", utc("1990-01-01"), utc("1996-01-01"), "1d")
-    assert result.requests == 3  # 1993 (from the listing date), 1994, 1995
+    assert result.requests == 1  # from the listing date (1993) to 1996 in one request
     assert len(result.bars) == len(expected) == 738
     assert (result.bars["ts"] == expected["ts"]).all()
     # prices travel rounded to 6 decimals (the adjusted series carry float noise)

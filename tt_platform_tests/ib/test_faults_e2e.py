@@ -17,13 +17,28 @@ from tt_platform.ib.pacing import BackoffPolicy, HistoricalPacer, PacingRules
 
 pytestmark = pytest.mark.timeout(90)
 STORM_SYMBOLS = [f"S{i:02d}" for i in range(8)]
+STORM_START, STORM_END = "2021-03-01", "2021-03-03"  # two days of 30-second bars
+
+
+def thirty_second_bars(symbols: list[str], start: str, end: str) -> pd.DataFrame:
+    """Regular-hours 30 s bars (13:30-20:00 UTC) of ``symbols`` on the weekdays in [start, end)."""
+    frames = []
+    for day in pd.bdate_range(start, end, inclusive="left", tz="UTC"):
+        stamps = pd.date_range(day + pd.Timedelta(hours=13.5), day + pd.Timedelta(hours=20), freq="30s", inclusive="left")
+        for i, symbol in enumerate(symbols):
+            close = 100.0 + i + (stamps.minute.to_numpy() % 7) * 0.01
+            frames.append(
+                pd.DataFrame(
+                    {"symbol": symbol, "ts": stamps, "open": close, "high": close + 0.05, "low": close - 0.05,
+                     "close": close, "volume": 100.0}
+                )
+            )
+    return pd.concat(frames, ignore_index=True).sort_values(["symbol", "ts"]).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
 def storm_frame() -> pd.DataFrame:
-    from tt_platform.data.synthetic import generate_bars
-
-    return generate_bars(STORM_SYMBOLS, "2021-01-01", "2021-12-31", seed=11)
+    return thirty_second_bars(STORM_SYMBOLS, STORM_START, STORM_END)
 
 
 def client_for(gateway, scale: float, client_id: int = 1, rules: PacingRules | None = None, **kw) -> IBMarketData:
@@ -39,9 +54,9 @@ def client_for(gateway, scale: float, client_id: int = 1, rules: PacingRules | N
     )
 
 
-def run_backfill(client, symbols, start, end, **kw):
+def run_backfill(client, symbols, start, end, interval="1d", **kw):
     chunks: list[CompletedChunk] = []
-    report = backfill(client, symbols, start, end, "1d", on_chunk=chunks.append, **kw)
+    report = backfill(client, symbols, start, end, interval, on_chunk=chunks.append, **kw)
     return report, chunks
 
 
@@ -54,22 +69,23 @@ def max_accepted_per_window(log, window: float = 600.0) -> int:
     return max(sum(1 for u in times if t - window < u <= t) for t in times)
 
 
-def test_pacing_storm_still_ends_with_every_bar(start_gateway, storm_frame):
-    """A client that ignores IB's pacing gets 162s, backs off, retries, and still gets 100 %."""
-    # at 200x a request costs ~2-10 simulated seconds, so 60 of them fill the 10-minute window
+def test_pacing_storm_of_small_bars_still_ends_with_every_bar(start_gateway, storm_frame):
+    """A client that ignores IB's small-bar rules gets 162s, backs off, retries, gets 100 %."""
+    # 8 symbols x 2 days x 6 four-hour requests of 30 s bars = 96 requests: the 60-per-10-minutes
+    # and 6-per-contract-in-2-s rules both bind; 10 simulated minutes pass in 3 real seconds
     scale = 200.0
-    gateway = start_gateway(FrameBarSource(storm_frame), scale=scale)
+    gateway = start_gateway(FrameBarSource({"30s": storm_frame}), scale=scale)
     client = client_for(gateway, scale, rules=PacingRules.unlimited(), max_violations=50)
-    report, chunks = run_backfill(client, STORM_SYMBOLS, "2021-01-01", "2022-01-01", chunk_unit="month")
+    report, chunks = run_backfill(client, STORM_SYMBOLS, STORM_START, STORM_END, "30s")
     client.disconnect()
     log = gateway.emulator.history_log
     assert report.pacing_violations > 0 and any(r.outcome == "pacing" for r in log)
-    assert report.complete and report.chunks_done == 8 * 12
-    pd.testing.assert_frame_equal(delivered(chunks), storm_frame)
+    assert report.complete and report.chunks_done == 8 * 2 * 6
+    pd.testing.assert_frame_equal(delivered(chunks), storm_frame, check_dtype=False)
     assert max_accepted_per_window(log) <= 60  # the gateway enforced the rule throughout
 
 
-def test_paced_backfill_needs_no_retries(start_gateway, storm_frame):
+def test_paced_small_bar_backfill_needs_no_retries(start_gateway, storm_frame):
     """Pacer and gateway apply the same rules: the pacer waits, the gateway never refuses.
 
     Tighter numbers than IB's (10 per simulated minute) keep this fast; at 100x the client's
@@ -77,10 +93,10 @@ def test_paced_backfill_needs_no_retries(start_gateway, storm_frame):
     """
     scale = 100.0
     rules = PacingRules(max_requests=10, window_seconds=60.0)
-    gateway = start_gateway(FrameBarSource(storm_frame), scale=scale, faults=FaultPlan(pacing_rules=rules))
+    gateway = start_gateway(FrameBarSource({"30s": storm_frame}), scale=scale, faults=FaultPlan(pacing_rules=rules))
     symbols = STORM_SYMBOLS[:3]
     client = client_for(gateway, scale, rules=PacingRules(max_requests=10, window_seconds=60.0, margin_seconds=10.0))
-    report, chunks = run_backfill(client, symbols, "2021-01-01", "2022-01-01", chunk_unit="month")
+    report, chunks = run_backfill(client, symbols, STORM_START, STORM_END, "30s")
     client.disconnect()
     assert report.complete and report.requests == 36
     assert report.pacing_violations == 0
@@ -93,26 +109,30 @@ def test_paced_backfill_needs_no_retries(start_gateway, storm_frame):
 
 def test_socket_drop_mid_answer_resumes_where_it_stopped(start_gateway, daily_source, daily_frame):
     gateway = start_gateway(daily_source, scale=200.0, faults=FaultPlan(drop_mid_historical={4}))
-    client = client_for(gateway, 200.0)
+    client = client_for(gateway, 200.0, years_per_request=1)  # six requests, all in flight at once
     report, chunks = run_backfill(client, ["AAA", "BBB"], "2019-01-01", "2022-01-01")
     client.disconnect()
     assert report.reconnects == 1 and report.complete
-    assert [(c.symbol, c.chunk.start.year) for c in chunks] == [
+    assert sorted((c.symbol, c.chunk.start.year) for c in chunks) == [
         (s, y) for s in ("AAA", "BBB") for y in (2019, 2020, 2021)
     ]
     pd.testing.assert_frame_equal(
         delivered(chunks), daily_frame[daily_frame.symbol.isin(["AAA", "BBB"])].reset_index(drop=True)
     )
-    asked = Counter((r.symbol, r.end) for r in gateway.emulator.history_log)
-    # the cut answer (BBB 2019, the 4th request) was asked again; nothing before it was
-    assert asked[("BBB", "20200101 00:00:00 UTC")] == 2
-    assert sum(asked.values()) == 7
-    assert [r.outcome for r in gateway.emulator.history_log].count("dropped") == 1
+    log = gateway.emulator.history_log
+    outcomes = [r.outcome for r in log]
+    assert outcomes.count("dropped") == 1
+    cut = outcomes.index("dropped")
+    asked = Counter((r.symbol, r.end) for r in log)
+    # the cut answer was asked again; what was answered before the cut never was
+    assert asked[(log[cut].symbol, log[cut].end)] == 2
+    assert all(asked[(r.symbol, r.end)] == 1 for r in log[:cut] if r.outcome == "ok")
+    assert outcomes.count("ok") == 6
 
 
 def test_socket_drop_after_n_messages(start_gateway, daily_source):
     gateway = start_gateway(daily_source, scale=200.0, faults=FaultPlan(drop_after_messages=45))
-    client = client_for(gateway, 200.0)
+    client = client_for(gateway, 200.0, years_per_request=1)
     report, chunks = run_backfill(client, ["AAA", "BBB", "CCC"], "2019-01-01", "2022-01-01")
     client.disconnect()
     assert gateway.emulator.stats.drops == 1
@@ -121,9 +141,13 @@ def test_socket_drop_after_n_messages(start_gateway, daily_source):
 
 
 def test_gateway_restart_during_backfill(start_gateway, daily_source, daily_frame):
-    faults = FaultPlan(restart_after_historical=2, restart_down_seconds=40.0)  # 0.2 s real
+    # AAA is answered at once, BBB slowly: the restart after the first answer catches BBB's
+    # requests open; they are asked again after the reconnect
+    faults = FaultPlan(
+        restart_after_historical=1, restart_down_seconds=40.0, historical_delay_by_symbol={"BBB": 20.0}
+    )  # 0.2 s and 0.1 s real
     gateway = start_gateway(daily_source, scale=200.0, faults=faults)
-    client = client_for(gateway, 200.0)
+    client = client_for(gateway, 200.0, years_per_request=1)
     report, chunks = run_backfill(client, ["AAA", "BBB"], "2019-01-01", "2022-01-01")
     client.disconnect()
     assert gateway.emulator.stats.restarts == 1

@@ -18,9 +18,14 @@ from tt_platform.ib.pacing import (
 
 
 def key(
-    contract: str = "265598", end: str = "20220101 00:00:00 UTC", what: str = "TRADES", duration: str = "1 Y"
+    contract: str = "265598",
+    end: str = "20220101 00:00:00 UTC",
+    what: str = "TRADES",
+    duration: str = "1800 S",
+    bar_size: str = "30 secs",
 ) -> RequestKey:
-    return RequestKey(contract, "SMART", what, "1 day", duration, end)
+    """A small-bar request by default: the bars IB's hard pacing rules are about."""
+    return RequestKey(contract, "SMART", what, bar_size, duration, end)
 
 
 def run(coro):
@@ -160,3 +165,112 @@ def test_a_request_held_in_a_send_queue_counts_from_when_it_left():
     assert ledger.wait_time(key(end="new"), clock.now()) == pytest.approx(1.0)
     ledger.move_last(key(end="never sent"), clock.now())  # unknown keys are ignored
     assert ledger.requests_in_window(clock.now()) == 6
+
+
+# pacing by bar size ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bar_size", ["1 secs", "5 secs", "15 secs", "30 secs"])
+def test_small_bar_rules_bind_for_bars_of_30_seconds_or_less(bar_size):
+    assert PacingRules().binds(bar_size)
+    ledger = PacingLedger()
+    for i in range(60):
+        ledger.record(key(contract=str(i), bar_size=bar_size), float(i) * 3)
+    assert "more than 60" in ledger.violation(key(contract="x", bar_size=bar_size), 200.0)
+    ledger.record(key(contract="y", bar_size=bar_size, end="e"), 300.0)
+    assert "identical" in ledger.violation(key(contract="y", bar_size=bar_size, end="e"), 310.0)
+
+
+@pytest.mark.parametrize("bar_size", ["1 min", "5 mins", "1 hour", "1 day", "1 week"])
+def test_small_bar_rules_do_not_bind_for_1_min_bars_and_larger(bar_size):
+    rules = PacingRules()
+    assert not rules.binds(bar_size)
+    ledger = PacingLedger(rules)
+    same = key(bar_size=bar_size, duration="1 D")
+    for i in range(200):  # 200 identical requests for one contract within one second
+        assert ledger.violation(same, i / 200) is None
+        ledger.record(same, i / 200)
+    assert ledger.wait_time(same, 1.0) == 0.0 and ledger.requests_in_window(1.0) == 0
+    # ... and they do not use up the small-bar budget either
+    assert ledger.violation(key(), 1.0) is None
+
+
+def test_the_old_reading_applies_the_rules_to_every_bar_size():
+    rules = PacingRules.every_bar_size()
+    assert rules.binds("1 day") and rules.binds("1 min")
+    ledger = PacingLedger(rules)
+    for i in range(60):
+        ledger.record(key(contract=str(i), bar_size="1 day"), float(i))
+    assert "more than 60" in ledger.violation(key(contract="x", bar_size="1 day"), 100.0)
+
+
+def test_a_nightly_update_of_daily_bars_is_not_held_by_the_small_bar_rules():
+    clock = ManualClock()
+    pacer = HistoricalPacer(clock)
+    for i in range(500):
+        run(pacer.acquire(key(contract=str(i), bar_size="1 day", duration="3 D")))
+    assert clock.now() == 0.0 and pacer.stats.waited_seconds == 0.0
+    old = HistoricalPacer(ManualClock(), PacingRules.every_bar_size(margin_seconds=1.0))
+    for i in range(500):
+        run(old.acquire(key(contract=str(i), bar_size="1 day", duration="3 D")))
+    assert old.clock.now() > 80 * 60  # 60 per 10 minutes: the ~83 minutes a nightly update used to wait
+
+
+# open requests ---------------------------------------------------------------------------------
+
+
+def test_the_cap_on_open_requests_is_at_most_ibs_50():
+    assert HistoricalPacer().max_open_requests == 50
+    assert HistoricalPacer(max_open_requests=7).max_open_requests == 7
+    for bad in (0, 51, 100):
+        with pytest.raises(ValueError, match="between 1 and 50"):
+            HistoricalPacer(max_open_requests=bad)
+
+
+def test_requests_run_concurrently_up_to_the_cap():
+    pacer = HistoricalPacer(ManualClock(), max_open_requests=5)
+    seen: list[int] = []
+
+    async def request(i: int) -> None:
+        async with pacer.slot():
+            await pacer.acquire(key(contract=str(i), bar_size="1 day"))
+            seen.append(pacer.open_requests)
+            await asyncio.sleep(0.001)  # an answer in flight
+
+    async def all_of_them():
+        await asyncio.gather(*(request(i) for i in range(40)))
+
+    run(all_of_them())
+    assert max(seen) == 5 == pacer.stats.max_open and pacer.open_requests == 0
+    assert pacer.stats.requests == 40
+
+
+# back-off on 162 ------------------------------------------------------------------------------
+
+
+def test_a_162_for_daily_bars_makes_every_request_wait_out_one_back_off():
+    clock = ManualClock()
+    pacer = HistoricalPacer(clock, backoff=BackoffPolicy(30, 2, 600))
+    daily = [key(contract=str(i), bar_size="1 day") for i in range(3)]
+    for k in daily:
+        run(pacer.acquire(k))
+    sent_at = clock.now()
+    # the whole burst is refused: one back-off, not three, and no escalation
+    assert pacer.on_violation(daily[0], "pacing violation", sent_at) == 30
+    assert pacer.on_violation(daily[1], "pacing violation", sent_at - 1e-9) <= 30
+    assert pacer.on_violation(daily[2], "pacing violation", sent_at - 1e-9) <= 30
+    assert pacer.consecutive_violations == 1 and pacer.stats.violations == 3
+    assert run(pacer.acquire(daily[0])) == pytest.approx(30.0, abs=1e-3)  # every request waits it out
+    assert clock.now() == pytest.approx(30.0, abs=1e-3)
+    # refused again after the back-off: the next round waits twice as long
+    assert pacer.on_violation(daily[0], "pacing violation", clock.now()) == 60
+
+
+def test_daily_bar_violations_escalate_like_any_other():
+    clock = ManualClock()
+    pacer = HistoricalPacer(clock, backoff=BackoffPolicy(1, 2, 10), max_consecutive_violations=2)
+    daily = key(bar_size="1 day")
+    with pytest.raises(PacingEscalation, match="3 consecutive pacing violations"):
+        for _ in range(3):
+            run(pacer.acquire(daily))
+            pacer.on_violation(daily, "162", clock.now())

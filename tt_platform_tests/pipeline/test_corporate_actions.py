@@ -5,8 +5,8 @@ import pytest
 
 from tt_platform.config.run_config import DataConfig
 from tt_platform.pipeline.corporate_actions import import_actions, read_actions_file
-from tt_platform.pipeline.market_data import ingest
-from tt_platform.settings import PlatformSettings
+from tt_platform.data.sources.factory import source_for
+from tt_platform.pipeline.market_data import ingest_window
 from tt_platform.store.corporate_actions import read_corporate_actions
 from tt_platform.store.prices import read_bars
 
@@ -43,7 +43,7 @@ def test_adjusted_toggle_applies_stored_splits_to_raw_csv_bars(tmp_path, store_e
     import_actions(store_engine, tmp_path / "actions.csv", "csv")
     for adjusted in (False, True):
         data = DataConfig(source="csv", csv_dir=tmp_path, start=date(2021, 3, 1), end=date(2021, 3, 4), adjusted=adjusted)
-        ingest(store_engine, data, ["AAA"], data.start, data.end, PlatformSettings())
+        ingest_window(store_engine, source_for(data), data, ["AAA"], data.start, data.end)
     unadjusted = read_bars(store_engine, ["AAA"], adjusted=False)["close"].tolist()
     adjusted = read_bars(store_engine, ["AAA"], adjusted=True)["close"].tolist()
     assert unadjusted == [100.0, 102.0, 51.5, 52.5]
@@ -59,6 +59,6 @@ def test_adjusted_series_has_one_basis_whatever_the_ingest_windows(tmp_path, sto
     import_actions(store_engine, tmp_path / "actions.csv", "csv")
     data = DataConfig(source="csv", csv_dir=tmp_path, start=date(2020, 1, 2), end=date(2020, 1, 10), adjusted=True)
     for start, end in ((date(2020, 1, 2), date(2020, 1, 6)), (date(2020, 1, 7), date(2020, 1, 10))):
-        ingest(store_engine, data, ["AAA"], start, end, PlatformSettings())
+        ingest_window(store_engine, source_for(data), data, ["AAA"], start, end)
     adjusted = read_bars(store_engine, ["AAA"], adjusted=True)["close"].tolist()
     assert adjusted == pytest.approx([50.0, 50.5, 51.0, 51.0, 51.5, 52.0, 52.5])

@@ -44,10 +44,10 @@ def stored(engine) -> pd.DataFrame:
 
 @pytest.fixture
 def gateway():
-    # pacing is covered by the IB suite; here requests repeat across runs within seconds
-    emulator = GatewayEmulator(
-        SyntheticBarSource(SYMBOLS, seed=5), faults=FaultPlan(enforce_pacing=False, historical_delay_seconds=0.6)
-    )
+    # requests run concurrently: AAA is answered after 0.6 s, BBB and CCC only after 3 s, so
+    # the kill lands after AAA is stored and before the others are
+    faults = FaultPlan(historical_delay_seconds=0.6, historical_delay_by_symbol={"BBB": 3.0, "CCC": 3.0})
+    emulator = GatewayEmulator(SyntheticBarSource(SYMBOLS, seed=5), faults=faults)
     with serve_in_thread(emulator) as thread:
         yield thread
 
@@ -73,6 +73,7 @@ def test_kill_9_mid_backfill_then_rerun_equals_a_clean_run(gateway, store_url, f
             child.kill()
     partial = stored(engine)
     assert 0 < len(partial) < 3 * 757  # it really stopped half way
+    assert set(partial["symbol"]) == {"AAA"} and len(partial) == 757  # AAA whole, nothing else
 
     ingest_from_ib(engine, SYMBOLS, START, END, interval="1d", adjusted=False, settings=settings_for(gateway.port, 42))
     rerun = stored(engine)

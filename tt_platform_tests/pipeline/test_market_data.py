@@ -4,8 +4,8 @@ import pandas as pd
 
 from tt_platform.config.run_config import DataConfig
 from tt_platform.data.synthetic import generate_bars
-from tt_platform.pipeline.market_data import ingest
-from tt_platform.settings import PlatformSettings
+from tt_platform.data.sources.factory import source_for
+from tt_platform.pipeline.market_data import ingest_window
 from tt_platform.store.prices import read_bars
 
 
@@ -20,17 +20,17 @@ def write_csv_with_hole(folder, symbol: str, hole: str) -> pd.DataFrame:
 def test_csv_ingest_is_idempotent_and_skip_leaves_the_hole(tmp_path, store_engine):
     write_csv_with_hole(tmp_path, "AAA", "2021-03-10")
     data = DataConfig(source="csv", csv_dir=tmp_path, start=date(2021, 3, 1), end=date(2021, 3, 31))
-    first = ingest(store_engine, data, ["AAA"], data.start, data.end, PlatformSettings())
-    second = ingest(store_engine, data, ["AAA"], data.start, data.end, PlatformSettings())
+    first = ingest_window(store_engine, source_for(data), data, ["AAA"], data.start, data.end)
+    second = ingest_window(store_engine, source_for(data), data, ["AAA"], data.start, data.end)
     stored = read_bars(store_engine, ["AAA"])
-    assert first.rows == second.rows == len(stored) == 22  # 23 sessions less the hole
+    assert first == second == len(stored) == 22  # 23 sessions less the hole
     assert pd.Timestamp("2021-03-10", tz="UTC") not in set(stored["ts"])
 
 
 def test_ffill_policy_stores_a_flat_bar_for_the_missing_session(tmp_path, store_engine):
     original = write_csv_with_hole(tmp_path, "AAA", "2021-03-10")
     data = DataConfig(source="csv", csv_dir=tmp_path, start=date(2021, 3, 1), end=date(2021, 3, 31), missing_bars="ffill")
-    ingest(store_engine, data, ["AAA"], data.start, data.end, PlatformSettings())
+    ingest_window(store_engine, source_for(data), data, ["AAA"], data.start, data.end)
     stored = read_bars(store_engine, ["AAA"]).set_index("ts")
     assert len(stored) == 23
     filled = stored.loc[pd.Timestamp("2021-03-10", tz="UTC")]
@@ -44,9 +44,9 @@ def test_a_shorter_source_leaves_no_stale_rows(tmp_path, store_engine):
     frame = bars.assign(date=bars["ts"].dt.strftime("%Y-%m-%d"))[["date", "open", "high", "low", "close", "volume"]]
     frame.to_csv(tmp_path / "AAA.csv", index=False)
     data = DataConfig(source="csv", csv_dir=tmp_path, start=date(2021, 3, 1), end=date(2021, 3, 31))
-    ingest(store_engine, data, ["AAA"], data.start, data.end, PlatformSettings())
+    ingest_window(store_engine, source_for(data), data, ["AAA"], data.start, data.end)
     frame.iloc[:-5].to_csv(tmp_path / "AAA.csv", index=False)  # the vendor withdrew the last week
-    ingest(store_engine, data, ["AAA"], data.start, data.end, PlatformSettings())
+    ingest_window(store_engine, source_for(data), data, ["AAA"], data.start, data.end)
     assert len(read_bars(store_engine, ["AAA"])) == 18
 
 
@@ -56,7 +56,7 @@ def test_features_are_stored_long_and_cached_wide(tmp_path, store_engine):
     from tt_platform.pipeline.features import build_features, load_feature_matrix
 
     data = DataConfig(source="synthetic", start=date(2021, 1, 4), end=date(2021, 6, 30))
-    ingest(store_engine, data, ["AAA", "BBB"], date(2020, 9, 1), data.end, PlatformSettings())
+    ingest_window(store_engine, source_for(data), data, ["AAA", "BBB"], date(2020, 9, 1), data.end)
     cache = FeatureCache(tmp_path / "cache")
     feature_set = basic_feature_set()
     first = build_features(store_engine, ["AAA", "BBB"], data.start, data.end, interval="1d", adjusted=False,

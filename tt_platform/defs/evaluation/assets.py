@@ -1,22 +1,29 @@
-"""The evaluation report: the latest policy out of sample against buy-and-hold and cash."""
-
+"""The evaluation report: exactly the policy its upstream trained_policy materialization
+produced, out of sample against buy-and-hold and cash."""
 
 import dagster as dg
 
+from tt_platform.defs.market_data.resources import MarketClockResource
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
 from tt_platform.pipeline.evaluation import evaluate
-from tt_platform.pipeline.training import latest_policy_record
+from tt_platform.pipeline.handles import PolicyHandle
+from tt_platform.pipeline.training import policy_record_by_id
 
 
 @dg.asset(
     group_name="evaluation",
-    deps=["trained_policy"],
-    description="Out-of-sample metrics of the latest policy vs baselines; an HTML report and tt_episode rows.",
+    description="Out-of-sample metrics of the upstream policy vs baselines; an HTML report and tt_episode rows.",
 )
-def evaluation_report(context: dg.AssetExecutionContext, platform: PlatformResource, run_config: RunConfigResource) -> dg.MaterializeResult:
-    config = run_config.load()
+def evaluation_report(
+    context: dg.AssetExecutionContext,
+    trained_policy: PolicyHandle,
+    platform: PlatformResource,
+    run_config: RunConfigResource,
+    market_clock: MarketClockResource,
+) -> dg.MaterializeResult:
+    config = run_config.load(last_session=market_clock.last_session())
     engine = platform.engine()
-    policy = latest_policy_record(engine, config)
+    policy = policy_record_by_id(engine, trained_policy.policy_id)
     outcome = evaluate(engine, config, policy, platform.settings)
     policy_metrics, baseline = outcome.metrics["policy"], outcome.metrics["buy_and_hold"]
     context.log.info(f"report written to {outcome.report_path}")

@@ -1,14 +1,15 @@
-"""Features per (day, symbol) partition, computed from stored bars with the warmup they need."""
-
+"""Features per month partition, computed from stored bars (with the warmup they need) for the
+universe of the watchlist snapshot."""
 
 import dagster as dg
 
-from tt_platform.defs.market_data.partitions import BAR_PARTITIONS, group_by_window, requested_windows
+from tt_platform.defs.market_data.partitions import BAR_PARTITIONS, month_days
+from tt_platform.defs.market_data.resources import MarketClockResource
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
 from tt_platform.features.cache import FeatureCache
 from tt_platform.features.sets import get_feature_set
 from tt_platform.pipeline.features import build_features
-from tt_platform.pipeline.universe import resolve_watchlist
+from tt_platform.pipeline.handles import WatchlistSnapshot
 
 
 @dg.asset(
@@ -16,19 +17,26 @@ from tt_platform.pipeline.universe import resolve_watchlist
     partitions_def=BAR_PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=["bars"],
-    description="Normalized features (long form in tt_features), keyed by feature_set_hash.",
+    description="Normalized features with validity masks, keyed by feature_set_hash; one partition per month.",
 )
-def features(context: dg.AssetExecutionContext, platform: PlatformResource, run_config: RunConfigResource) -> dg.MaterializeResult:
-    config = run_config.load()
+def features(
+    context: dg.AssetExecutionContext,
+    watchlist: WatchlistSnapshot,
+    platform: PlatformResource,
+    run_config: RunConfigResource,
+    market_clock: MarketClockResource,
+) -> dg.MaterializeResult:
+    config = run_config.load(last_session=market_clock.last_session())
     feature_set = get_feature_set(config.training.feature_set)
-    universe = resolve_watchlist(config).symbols
-    windows = requested_windows(context, universe)
-    rows, summaries = 0, []
-    # one computation per distinct window: a range run asks every symbol for the same days
-    for (start, end), symbols in group_by_window(windows).items():
+    universe = list(watchlist.symbols)
+    keys = sorted(context.partition_keys)
+    start = month_days(keys[0])[0]
+    end = min(month_days(keys[-1])[1], market_clock.last_session())
+    summary = None
+    if start <= end:
         summary = build_features(
             platform.engine(),
-            symbols,
+            universe,
             start,
             end,
             interval=config.data.interval,
@@ -37,18 +45,16 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, run_
             context_symbols=universe,
             cache=FeatureCache(platform.settings.home / "feature_cache"),
         )
-        rows += summary.rows
-        summaries.append(summary)
-    firsts = [s.first_ts for s in summaries if s.first_ts]
-    lasts = [s.last_ts for s in summaries if s.last_ts]
+        context.log.info(f"{summary.rows} feature rows for {len(universe)} symbols {start}..{end}")
+    rows_by_month = getattr(summary, "rows_by_month", {}) if summary is not None else {}
+    for key in keys:
+        context.add_asset_metadata({"rows": int(rows_by_month.get(key, 0))}, partition_key=key)
     return dg.MaterializeResult(
         metadata={
-            "rows": rows,
             "feature_set_hash": feature_set.hash,
             "feature_set": f"{feature_set.name} v{feature_set.version}",
             "features": len(feature_set.features),
-            "symbols": len(windows),
-            "first_ts": min(firsts) if firsts else "",
-            "last_ts": max(lasts) if lasts else "",
+            "symbols": len(universe),
+            "watchlist_snapshot": watchlist.snapshot_hash,
         }
     )

@@ -1,51 +1,85 @@
-"""Bars: per (day, symbol) partition, fetched from the configured source into tt_prices."""
+"""Bars: one partition per month, holding the whole universe's bars of that month in tt_prices."""
+
+
+from datetime import date
+
 
 import dagster as dg
 import pandas as pd
 
 from tt_platform.defs.market_data.checks import BAR_CHECK_SPECS, bar_check_results
-from tt_platform.defs.market_data.partitions import BAR_PARTITIONS, group_by_window, requested_windows
+from tt_platform.defs.market_data.partitions import BAR_PARTITIONS, month_days
+from tt_platform.defs.market_data.resources import BarSourceResource, MarketClockResource
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
-from tt_platform.pipeline.market_data import IngestSummary, ingest
-from tt_platform.pipeline.universe import resolve_watchlist
-from tt_platform.store.registry import upsert_instruments
+from tt_platform.pipeline.handles import WatchlistSnapshot
+from tt_platform.pipeline.market_data import MonthlyIngest, ingest_months
+from tt_platform.store.registry import read_instruments
 
 
-def _combined(summaries: list[IngestSummary], source: str) -> IngestSummary:
-    firsts = [s.first_ts for s in summaries if s.first_ts is not None]
-    lasts = [s.last_ts for s in summaries if s.last_ts is not None]
-    return IngestSummary(
-        symbols=tuple(sym for s in summaries for sym in s.symbols),
-        rows=sum(s.rows for s in summaries),
-        first_ts=min(firsts) if firsts else None,
-        last_ts=max(lasts) if lasts else None,
-        source=source,
-        refused=tuple(sym for s in summaries for sym in s.refused),
-    )
+def _life(engine, symbols: list[str]) -> dict[str, tuple[date | None, date | None]]:
+    """What the sources reported of each symbol's listing, from tt_instruments."""
+    frame = read_instruments(engine, symbols)
+
+    def day(value) -> date | None:
+        return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+
+    return {row.symbol: (day(row.listed_at), day(row.delisted_at)) for row in frame.itertuples()}
+
+
+def _failure_message(result: MonthlyIngest) -> str:
+    problems = result.incomplete_reasons()
+    shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+    incomplete = sorted(k for k, m in result.months.items() if not m.complete)
+    return f"bars incomplete for {len(incomplete)} of {len(result.months)} months ({incomplete[0]}..{incomplete[-1]}): {shown}"
 
 
 @dg.asset(
     group_name="market_data",
     partitions_def=BAR_PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=["watchlist"],
     check_specs=BAR_CHECK_SPECS,
-    description="OHLCV bars in tt_prices, one partition per day and symbol; re-runs replace their slice.",
+    description=(
+        "OHLCV bars in tt_prices, one partition per month holding every active symbol. A month is "
+        "materialized once each symbol's sessions are stored or recorded absent with a reason "
+        "(tt_bar_coverage); re-runs fetch only what is missing."
+    ),
 )
-def bars(context: dg.AssetExecutionContext, platform: PlatformResource, run_config: RunConfigResource):
-    config = run_config.load()
-    windows = requested_windows(context, resolve_watchlist(config).symbols)
-    summaries = []
-    # one ingest per window: an IB client (and its pacer) then serves every symbol of the run
-    for (start, end), symbols in group_by_window(windows).items():
-        summary = ingest(platform.engine(), config.data, symbols, start, end, platform.settings)
-        summaries.append(summary)
-        context.log.info(f"{len(symbols)} symbols, {summary.rows} bars {start}..{end} from {summary.source}")
-    total = _combined(summaries, config.data.source)
-    if total.refused:
-        # record why these have no bars; the coverage check fails for them and says which
-        upsert_instruments(
-            platform.engine(), pd.DataFrame({"symbol": sorted(set(total.refused)), "unresolved_reason": "refused by source"})
-        )
-    yield dg.MaterializeResult(metadata=total.as_metadata() | {"interval": config.data.interval})
-    yield from bar_check_results(platform.engine(), config, windows)
+def bars(
+    context: dg.AssetExecutionContext,
+    watchlist: WatchlistSnapshot,
+    platform: PlatformResource,
+    run_config: RunConfigResource,
+    bar_source: BarSourceResource,
+    market_clock: MarketClockResource,
+):
+    config = run_config.load(last_session=market_clock.last_session())
+    engine = platform.engine()
+    keys = sorted(context.partition_keys)
+    last_session = market_clock.last_session()
+    universe = list(watchlist.symbols)
+    context.log.info(f"{len(universe)} symbols x {len(keys)} months ({keys[0]}..{keys[-1]}) from {config.data.source}, through {last_session}")
+    with bar_source.build(config.data, platform.settings) as source:
+        result = ingest_months(engine, source, config.data, universe, keys, last_session=last_session)
+    context.log.info(
+        f"{len(result.requests)} requests, {result.rows_written} bars written; "
+        + ", ".join(f"{k}={v}" for k, v in result.report.as_metadata().items() if v not in ("", 0))
+    )
+    for key, month in result.months.items():
+        context.add_asset_metadata(month.as_metadata() | {"interval": config.data.interval}, partition_key=key)
+    if not result.complete:
+        # the complete months are materialized; the others stay missing until a run completes them
+        for key, month in result.months.items():
+            if month.complete:
+                context.log_event(
+                    dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=month.as_metadata() | {"interval": config.data.interval})
+                )
+        raise dg.Failure(description=_failure_message(result))
+    yield dg.MaterializeResult()
+    first_day = month_days(keys[0])[0]
+    last_day = min(month_days(keys[-1])[1], last_session)
+    if first_day <= last_day:
+        label = f"{keys[0]}..{keys[-1]}"
+        yield from bar_check_results(engine, config.data, universe, first_day, last_day, _life(engine, universe), label)
+    else:
+        for spec in BAR_CHECK_SPECS:
+            yield dg.AssetCheckResult(check_name=spec.name, passed=True, metadata={"note": "no completed session in these months yet"})

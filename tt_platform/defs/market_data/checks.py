@@ -1,76 +1,133 @@
-"""Data-quality checks on freshly ingested bars, as Dagster asset checks and tt_quality_results rows.
+"""Data-quality checks on the bars of a run's months, as Dagster asset checks and
+tt_quality_results rows (keyed by the series checked, raw or adjusted).
 
-Coverage, timestamp order and OHLC sanity block downstream assets when they fail: features must
-never be computed from holes or impossible bars. Gaps and staleness warn.
+Every check runs per symbol over the run's whole requested range, clipped to the last completed
+session. Blocking checks stop features and training when they fail: coverage (counted against the
+exchange calendar, so a missing first or last session fails), timestamp order, timestamp
+alignment for the interval, OHLC sanity and unrecorded splits. Gaps and staleness only warn.
 """
+
+from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
+import pandas as pd
 from sqlalchemy.engine import Engine
 
-from tt_platform.config.run_config import RunConfig
-from tt_platform.data.quality import CheckResult, results_frame, run_checks_by_symbol
+from tt_platform.config.run_config import DataConfig
 from tt_platform.data.calendars import expected_timestamps, resolve_calendar
-from tt_platform.defs.market_data.partitions import group_by_window
+from tt_platform.data.quality import (
+    CheckResult,
+    check_alignment,
+    check_gaps,
+    check_ohlc,
+    check_stale,
+    check_timestamps,
+    coverage_over_range,
+    results_frame,
+)
+from tt_platform.data.split_check import check_unrecorded_splits
 from tt_platform.pipeline.windows import day_end, day_start
+from tt_platform.store.corporate_actions import read_corporate_actions
 from tt_platform.store.prices import read_bars
 from tt_platform.store.quality import record_quality_results
 
 CHECKS = {
-    "coverage": "Share of expected sessions with a bar (KPI: >= 99%).",
+    "coverage": "Every expected session (exchange calendar, requested range, since listing) has a bar.",
     "monotonic_unique": "Timestamps strictly increasing, no duplicates.",
     "ohlc_sanity": "low <= open, close <= high; volume >= 0.",
-    "gaps": "Runs of missing sessions.",
-    "stale": "Last bar recent enough; no long runs of identical closes.",
+    "alignment": "Daily bars on session dates; intraday bars on the bar grid inside the session.",
+    "unrecorded_splits": "No one-day move that looks like a split without a recorded corporate action.",
+    "gaps": "Runs of missing sessions (warning).",
+    "stale": "Last bar recent enough; no long runs of identical closes (warning).",
 }
-BLOCKING = {"coverage", "monotonic_unique", "ohlc_sanity"}
+BLOCKING = {"coverage", "monotonic_unique", "ohlc_sanity", "alignment", "unrecorded_splits"}
 
 BAR_CHECK_SPECS = [
-    dg.AssetCheckSpec(name, asset="bars", description=description, blocking=name in BLOCKING)
+    dg.AssetCheckSpec(name, asset="bars", description=("" if name in BLOCKING else "Warning only. ") + description, blocking=name in BLOCKING)
     for name, description in CHECKS.items()
 ]
+
+_MAX_LISTED = 20
+
+
+def _symbol_checks(
+    symbol: str,
+    bars: pd.DataFrame,
+    actions: pd.DataFrame,
+    data: DataConfig,
+    start: date,
+    end: date,
+    life: tuple[date | None, date | None],
+) -> list[CheckResult]:
+    listed_from, listed_until = life
+    results = [
+        coverage_over_range(bars, symbol=symbol, start=start, end=end, interval=data.interval, listed_from=listed_from, listed_until=listed_until),
+        check_timestamps(bars),
+        check_ohlc(bars),
+        check_alignment(bars, interval=data.interval),
+        check_unrecorded_splits(bars, actions, symbol=symbol),
+    ]
+    lo = max(start, listed_from) if listed_from else start
+    hi = min(end, listed_until) if listed_until else end
+    if bars.empty or hi < lo:
+        results += [CheckResult("gaps", True, "warn", 0, {"empty": True}), CheckResult("stale", True, "warn", None, {"empty": True})]
+        return results
+    expected = expected_timestamps(resolve_calendar(symbol), day_start(lo), day_end(hi), data.interval)
+    results.append(check_gaps(bars, {symbol: expected}))
+    # judged at the end of the range: even one missing last session shows
+    results.append(check_stale(bars, {symbol: expected}, as_of=day_end(hi), max_age=0))
+    return results
+
+
+def _describe(name: str, symbol: str, result: CheckResult) -> str:
+    details = result.details or {}
+    message = details.get("message")
+    if message:
+        return str(message)
+    if name == "coverage" and "missing" in details:
+        sample = details.get("missing_sample") or details.get("first_missing") or ""
+        return f"{symbol}: {details['missing']} of {details.get('expected', '?')} sessions missing (e.g. {sample})"
+    return f"{symbol}: value {result.value}"
 
 
 def _aggregate(name: str, by_symbol: dict[str, list[CheckResult]]) -> dg.AssetCheckResult:
     results = {symbol: next(r for r in checks if r.name == name) for symbol, checks in by_symbol.items()}
     failed = sorted(s for s, r in results.items() if not r.passed)
-    severity = "error" if any(r.severity == "error" for s, r in results.items() if s in failed) else "warn"
     values = [float(r.value) for r in results.values() if r.value is not None]
     metadata: dict[str, object] = {"symbols": len(results), "failed_symbols": ", ".join(failed)}
+    if failed:
+        metadata["problems"] = dg.MetadataValue.md("\n".join(f"- {_describe(name, s, results[s])}" for s in failed[:_MAX_LISTED]))
     if values:
         metadata["worst_value"] = min(values) if name == "coverage" else max(values)
     return dg.AssetCheckResult(
         check_name=name,
         passed=not failed,
-        severity=dg.AssetCheckSeverity.ERROR if severity == "error" else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR if name in BLOCKING else dg.AssetCheckSeverity.WARN,
         metadata=metadata,
+        description=_describe(name, failed[0], results[failed[0]]) if failed else None,
     )
 
 
-def _nothing_stored(symbol: str, start: date, end: date, interval: str) -> list[CheckResult]:
-    """Checks for a symbol without bars in the window: fine on days the exchange was shut (a
-    holiday partition), a coverage failure when sessions were expected."""
-    expected = expected_timestamps(resolve_calendar(symbol), day_start(start), day_end(end), interval)
-    covered = len(expected) == 0
-    return [
-        CheckResult(name, covered or name != "coverage", "error", 1.0 if covered else 0.0, {"empty": True, "expected": len(expected)})
-        for name in CHECKS
-    ]
-
-
-def bar_check_results(engine: Engine, config: RunConfig, windows: dict[str, tuple[date, date]]) -> Iterator[dg.AssetCheckResult]:
+def bar_check_results(
+    engine: Engine,
+    data: DataConfig,
+    symbols: list[str],
+    start: date,
+    end: date,
+    life: dict[str, tuple[date | None, date | None]],
+    partition_label: str,
+) -> Iterator[dg.AssetCheckResult]:
+    bars = read_bars(engine, symbols, day_start(start), day_end(end), interval=data.interval, adjusted=data.adjusted)
+    actions = read_corporate_actions(engine, symbols)
     by_symbol: dict[str, list[CheckResult]] = {}
-    for (start, end), symbols in group_by_window(windows).items():
-        bars = read_bars(engine, symbols, day_start(start), day_end(end), interval=config.data.interval, adjusted=config.data.adjusted)
-        # staleness is judged at the end of the window's last day: a window asks for every
-        # session up to it, so even one missing last session shows (max_age=0)
-        checked = run_checks_by_symbol(bars, calendar=None, interval=config.data.interval, as_of=day_end(end), max_age=0)
-        for symbol in symbols:
-            if symbol not in checked:
-                checked[symbol] = _nothing_stored(symbol, start, end, config.data.interval)
-        record_quality_results(engine, results_frame(checked, partition_key=f"{start}..{end}"))
-        by_symbol.update(checked)
+    grouped = dict(tuple(bars.groupby("symbol", sort=True))) if len(bars) else {}
+    for symbol in symbols:
+        mine = grouped.get(symbol, bars.iloc[0:0]).reset_index(drop=True)
+        own_actions = actions[actions["symbol"] == symbol] if len(actions) else actions
+        by_symbol[symbol] = _symbol_checks(symbol, mine, own_actions, data, start, end, life.get(symbol, (None, None)))
+    record_quality_results(engine, results_frame(by_symbol, partition_key=partition_label, adjusted=data.adjusted))
     for name in CHECKS:
         yield _aggregate(name, by_symbol)

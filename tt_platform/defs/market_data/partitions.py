@@ -1,76 +1,40 @@
-"""Bars and features are partitioned by trading weekday and symbol; symbols follow the watchlist."""
+"""Bars and features are partitioned by calendar month; the universe is each partition's content.
+
+Why months, and not (day x symbol): Dagster spends ~10 ms and one event per partition key per
+asset, its UI slows from ~33,000 keys per asset and its documented ceiling is 100,000. Months keep
+500 symbols x 20 years of daily bars at 240 keys, and 50 symbols x 5 years of minute bars at 60,
+whatever the universe size; the symbols of a month live in the store (tt_bar_coverage), where a
+partition counts as materialized only once every active symbol's sessions of that month are
+stored or recorded absent with a reason. Months hold no holiday partitions, and the last
+partition is the month of the last completed session, whose content ends at that session.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
 
+from tt_platform.pipeline.months import PARTITION_FORMAT, keys_between, month_days, month_key, requested_days
 from tt_platform.settings import get_settings
 
-SYMBOLS = dg.DynamicPartitionsDefinition(name="symbols")
-# weekdays only: exchanges trade none of the weekend days, and every partition key costs the
-# instance an event per asset, so skipping them makes a backfill ~30% cheaper
-DAYS = dg.TimeWindowPartitionsDefinition(
-    cron_schedule="0 0 * * 1-5", start=get_settings().partition_start, fmt="%Y-%m-%d", end_offset=1
-)
-BAR_PARTITIONS = dg.MultiPartitionsDefinition({"date": DAYS, "symbol": SYMBOLS})
+__all__ = ["BAR_PARTITIONS", "build_month_partitions", "keys_between", "month_days", "month_key", "range_tags", "requested_days"]
 
 
-def requested_windows(context: dg.AssetExecutionContext, universe: list[str] | None = None) -> dict[str, tuple[date, date]]:
-    """Per symbol, the first and last day this run was asked to materialize.
-
-    A range run covers every registered symbol between its two ends (Dagster takes the range as
-    a box), so ``universe`` keeps only the symbols the run is about.
-    """
-    days_by_symbol: dict[str, list[date]] = defaultdict(list)
-    for key in context.partition_keys:
-        by_dimension = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else dict(
-            zip(("date", "symbol"), str(key).split("|"))
-        )
-        days_by_symbol[by_dimension["symbol"]].append(date.fromisoformat(by_dimension["date"]))
-    wanted = set(universe) if universe is not None else None
-    return {
-        symbol: (min(days), max(days))
-        for symbol, days in sorted(days_by_symbol.items())
-        if wanted is None or symbol in wanted
-    }
+def build_month_partitions(start: str) -> dg.MonthlyPartitionsDefinition:
+    """Monthly partitions from the month of ``start`` (YYYY-MM or YYYY-MM-DD) to the current month."""
+    first = date.fromisoformat(start if len(start) > 7 else f"{start}-01").replace(day=1)
+    # end_offset=1 keeps the month in progress, whose window ends at the last completed session
+    return dg.MonthlyPartitionsDefinition(start_date=first.strftime(PARTITION_FORMAT), fmt=PARTITION_FORMAT, end_offset=1)
 
 
-def group_by_window(windows: dict[str, tuple[date, date]]) -> dict[tuple[date, date], list[str]]:
-    """Symbols that share a window, so each window is fetched or computed once for all of them."""
-    grouped: dict[tuple[date, date], list[str]] = {}
-    for symbol, window in windows.items():
-        grouped.setdefault(window, []).append(symbol)
-    return grouped
+# the first month is a deployment setting (TT_PARTITION_START), read once when the code location loads
+BAR_PARTITIONS = build_month_partitions(get_settings().partition_start)
 
 
-def last_weekday_on_or_before(day: date) -> date:
-    return day - timedelta(days=max(0, day.weekday() - 4))
-
-
-def first_weekday_on_or_after(day: date) -> date:
-    return day + timedelta(days=(7 - day.weekday()) % 7 if day.weekday() > 4 else 0)
-
-
-def range_tags(registered_symbols: list[str], symbols: list[str], start: date, end: date) -> dict[str, str]:
-    """Run tags that ask for every (day, symbol) partition in [start, end] in ONE run.
-
-    Dagster orders a multi-partition range date-major and, within a day, by the order in which
-    symbols were registered, so the range runs from the first to the last of ``symbols`` in
-    ``registered_symbols`` order.
-    """
-    wanted = set(symbols)
-    missing = wanted - set(registered_symbols)
-    if missing:
-        raise ValueError(f"symbols not registered as partitions: {sorted(missing)}")
-    ordered = [s for s in registered_symbols if s in wanted]
-    # partitions are weekdays: a weekend end would otherwise snap forward, past the range
-    first, last = first_weekday_on_or_after(start), last_weekday_on_or_before(end)
-    if last < first:
-        raise ValueError(f"{start}..{end} holds no weekday partition")
-    return {
-        "dagster/asset_partition_range_start": f"{first.isoformat()}|{ordered[0]}",
-        "dagster/asset_partition_range_end": f"{last.isoformat()}|{ordered[-1]}",
-    }
+def range_tags(start: date, end: date) -> dict[str, str]:
+    """Run tags that ask for every month touching [start, end] in ONE run (single-run backfill)."""
+    keys = keys_between(start, end)
+    if not keys:
+        raise ValueError(f"{start}..{end} holds no partition")
+    return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}

@@ -2,32 +2,110 @@
 
 from __future__ import annotations
 
-import json
+from datetime import date, datetime
 from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import yaml
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
-from tt_platform.config.run_config import RunConfig, load_run_config
+from tt_platform.config.dagster import config_values, dagster_config_class
+from tt_platform.config.run_config import RunConfig, parse_run_config
 from tt_platform.settings import PlatformSettings
 
+RUN_CONFIG_RESOURCE_KEY = "run_config"
+# where a bad value sits in a Dagster run config; error messages start with it
+RUN_CONFIG_SOURCE = f"resources.{RUN_CONFIG_RESOURCE_KEY}.config"
 
-class RunConfigResource(dg.ConfigurableResource):
-    """Which run config the assets follow: a YAML path (empty: the built-in demo config), plus
-    dotted overrides as JSON (what ``tt`` flags such as ``--interval`` set)."""
+# One Dagster field per run-config key, generated from RunConfig: same sections, keys, defaults
+# and descriptions, so the Launchpad scaffolds a complete run config.
+_RunConfigFields = dagster_config_class(RunConfig, base=dg.ConfigurableResource, name="RunConfigFields")
 
-    config_path: str = ""
-    overrides_json: str = ""
+
+class RunConfigResource(_RunConfigFields):  # type: ignore[misc, valid-type]
+    """The run config as Dagster config: the same keys as a run-config YAML file (name, mode,
+    universe, data, env, training, evaluation), validated into a ``RunConfig`` by ``load()``.
+
+    ``data.end`` left empty means the last completed session as of the run's creation, so every
+    step of a run (and its re-executions) reads the same range.
+    """
+
     # how this run executes, not what it computes: kept out of the run config and its hash
     resume_checkpoint: str = ""
     progress: bool = False
 
-    def load(self) -> RunConfig:
-        config = load_run_config(self.config_path or None)
-        if self.overrides_json:
-            config = config.with_overrides(**json.loads(self.overrides_json))
+    _as_of: datetime | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._as_of = _run_created_at(context)
+
+    def load(self, *, last_session: date | None = None) -> RunConfig:
+        """The validated run config; a bad value raises ``RunConfigError`` naming the key path
+        (``resources.run_config.config: env.window_size: ...``).
+
+        ``last_session`` pins what an omitted or later ``data.end`` resolves to (e.g. the
+        market clock's session); by default the last session completed when the run was created.
+        """
+        config = parse_run_config(self.run_config_values(), source=RUN_CONFIG_SOURCE, as_of=self._as_of,
+                                  last_session=last_session)
+        for note in config.notes:
+            dg.get_dagster_logger().warning(note)
         return config
+
+    def run_config_values(self) -> dict[str, Any]:
+        """The run-config keys of this resource as a plain mapping (as in a YAML file)."""
+        return config_values(self, RunConfig)
+
+    @classmethod
+    def from_run_config(cls, config: RunConfig, *, resume_checkpoint: Path | None = None,
+                        progress: bool = False) -> RunConfigResource:
+        """The resource carrying ``config`` (e.g. for ``Definitions`` or a test)."""
+        return cls(**_resource_config(config, resume_checkpoint=resume_checkpoint, progress=progress))
+
+
+def dagster_run_config(config: RunConfig, *, resume_checkpoint: Path | None = None,
+                       progress: bool = False) -> dict[str, Any]:
+    """The Dagster run config that runs ``config``: ``{"resources": {"run_config": {"config":
+    {...}}}}`` with every key, for ``execute_in_process``, ``RunRequest`` or the Launchpad.
+
+    ``data.end`` stays as written (empty: the last completed session when the run is created);
+    paths are made absolute, since a launched run does not know where the YAML file was.
+    """
+    values = _resource_config(config, resume_checkpoint=resume_checkpoint, progress=progress)
+    return {"resources": {RUN_CONFIG_RESOURCE_KEY: {"config": values}}}
+
+
+def dagster_run_config_yaml(config: RunConfig, *, resume_checkpoint: Path | None = None,
+                            progress: bool = False) -> str:
+    """``dagster_run_config`` as YAML, for ``dagster job launch -c``."""
+    run_config = dagster_run_config(config, resume_checkpoint=resume_checkpoint, progress=progress)
+    return yaml.safe_dump(run_config, sort_keys=False, default_flow_style=False)
+
+
+def _resource_config(config: RunConfig, *, resume_checkpoint: Path | None, progress: bool) -> dict[str, Any]:
+    values = config.as_written()
+    for section, key in (("universe", "watchlist"), ("data", "csv_dir")):
+        if values[section][key] is not None:
+            values[section][key] = str(Path(values[section][key]).resolve())
+    return values | {
+        "resume_checkpoint": str(Path(resume_checkpoint).resolve()) if resume_checkpoint else "",
+        "progress": progress,
+    }
+
+
+def _run_created_at(context: dg.InitResourceContext) -> datetime | None:
+    """When the run (or the run it re-executes) was created; None outside a recorded run."""
+    run, instance = context.dagster_run, context.instance
+    if run is None or instance is None:
+        return None
+    try:
+        record = instance.get_run_record_by_id(run.root_run_id or run.run_id)
+    except Exception:  # noqa: BLE001 - the clock is a fine fallback
+        return None
+    return None if record is None else record.create_timestamp
 
 
 class PlatformResource(dg.ConfigurableResource):

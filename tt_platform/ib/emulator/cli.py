@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--data", help="folder of date,open,high,low,close,volume CSVs named <SYMBOL>.csv")
-    data.add_argument("--synthetic", help="comma-separated symbols served from the synthetic generator")
+    data.add_argument(
+        "--synthetic", help="comma-separated symbols served from the synthetic generator ('*': any symbol asked for)"
+    )
     data.add_argument("--store", action="store_true", help="serve the bars already in the platform's store (TT_DB_URL or embedded)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic generator")
     parser.add_argument(
@@ -49,7 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--step-seconds", type=float, default=5.0, help="emulator seconds per replayed bar")
     parser.add_argument("--faults", help="JSON file with a FaultPlan (keys as in tt_platform.ib.emulator.FaultPlan)")
-    parser.add_argument("--no-pacing", action="store_true", help="do not enforce IB's historical pacing rules")
+    parser.add_argument("--no-pacing", action="store_true", help="do not enforce IB's small-bar pacing rules")
+    parser.add_argument(
+        "--max-open-requests",
+        type=int,
+        default=None,
+        help="historical requests open at once before error 322 (default: IB's 50; 0 lifts the cap)",
+    )
+    parser.add_argument(
+        "--window-reading",
+        default="inclusive_start",
+        choices=["inclusive_start", "exclusive_start"],
+        help="serve a request's window as [end-duration, end) or as (end-duration, end]",
+    )
     parser.add_argument("--account", default="DU1234567", help="account id reported to clients")
     parser.add_argument("--cash", type=float, default=1_000_000.0, help="initial cash of the paper account")
     parser.add_argument("--log-level", default="INFO", help="logging level (DEBUG, INFO, WARNING)")
@@ -66,11 +80,16 @@ def build_emulator(args: argparse.Namespace) -> GatewayEmulator:
 
         source = StoreBarSource(connect_store())
     else:
-        symbols = [s.strip() for s in args.synthetic.split(",") if s.strip()]
-        source = SyntheticBarSource(symbols, seed=args.seed)
+        if args.synthetic.strip() == "*":
+            source = SyntheticBarSource(None, seed=args.seed)
+        else:
+            symbols = [s.strip() for s in args.synthetic.split(",") if s.strip()]
+            source = SyntheticBarSource(symbols, seed=args.seed)
     faults = FaultPlan.from_json_file(args.faults) if args.faults else FaultPlan()
     if args.no_pacing:
         faults = dataclasses.replace(faults, enforce_pacing=False)
+    if args.max_open_requests is not None:
+        faults = dataclasses.replace(faults, max_open_historical=args.max_open_requests or None)
     replay = ReplayConfig(
         start=pd.Timestamp(args.replay_start) if args.replay_start else None,
         interval=args.replay_interval,
@@ -85,6 +104,7 @@ def build_emulator(args: argparse.Namespace) -> GatewayEmulator:
         replay=replay,
         account=args.account,
         initial_cash=args.cash,
+        window_reading=args.window_reading,
     )
 
 

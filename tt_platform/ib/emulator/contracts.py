@@ -67,24 +67,41 @@ def default_spec(symbol: str) -> ContractSpec:
 
 
 class ContractBook:
-    """Symbol -> ContractSpec for the symbols a bar source serves (with optional overrides)."""
+    """Symbol -> ContractSpec for the symbols a bar source serves (with optional overrides).
 
-    def __init__(self, symbols: Iterable[str], overrides: Mapping[str, ContractSpec] | None = None) -> None:
+    An ``open`` book defines a contract for any symbol asked for (a source serving any symbol).
+    """
+
+    def __init__(
+        self, symbols: Iterable[str], overrides: Mapping[str, ContractSpec] | None = None, *, open: bool = False
+    ) -> None:
+        self.open = open
         self._by_symbol = {s.upper(): default_spec(s) for s in symbols}
         for symbol, spec in (overrides or {}).items():
             self._by_symbol[symbol.upper()] = spec
         self._by_con_id = {spec.con_id: spec for spec in self._by_symbol.values()}
 
+    def _define(self, symbol: str) -> ContractSpec | None:
+        symbol = symbol.upper()
+        if not self.open or not symbol or symbol in self._by_symbol:
+            return self._by_symbol.get(symbol)
+        spec = default_spec(symbol)
+        self._by_symbol[symbol] = spec
+        self._by_con_id.setdefault(spec.con_id, spec)
+        return spec
+
     def lookup(self, symbol: str = "", con_id: int = 0) -> ContractSpec | None:
         if con_id:
             spec = self._by_con_id.get(con_id)
-            if spec is None or (symbol and symbol.upper() != spec.symbol):
+            if spec is None and symbol:
+                spec = self._define(symbol)
+            if spec is None or spec.con_id != con_id or (symbol and symbol.upper() != spec.symbol):
                 return None
             return spec
-        return self._by_symbol.get(symbol.upper()) if symbol else None
+        return self._define(symbol) if symbol else None
 
     def __contains__(self, symbol: str) -> bool:
-        return symbol.upper() in self._by_symbol
+        return self.open or symbol.upper() in self._by_symbol
 
     def symbols(self) -> list[str]:
         return sorted(self._by_symbol)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from tt_platform.ib.emulator import messages as msg
 from tt_platform.ib.emulator.broker import OrderRejected, OrderTicket
-from tt_platform.ib.emulator.historical import bar_rows, format_span_time, resolve_query
+from tt_platform.ib.emulator.historical import bar_rows, format_span_time, resolve_query, window_bounds
 from tt_platform.ib.emulator.inbound import (
     Fields,
     parse_contract_details,
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 HMDS = "Historical Market Data Service error message:"
 NO_SECURITY = "No security definition has been found for the request"
+# IB's answer (error 322) to a historical request beyond its cap on simultaneous open ones
+TOO_MANY_OPEN = "Error processing request:Only {limit} simultaneous API historical data requests allowed."
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class HistoricalRecord:
     what_to_show: str
     duration: str
     end: str
-    outcome: str  # ok | pacing | no_data | no_security | invalid | dropped | gone
+    outcome: str  # ok | pacing | too_many_open | no_data | no_security | invalid | dropped | gone
     bars: int = 0
 
 
@@ -113,13 +115,12 @@ async def head_timestamp(session: ClientSession, fields: list[str]) -> None:
 
 
 async def historical_data(session: ClientSession, fields: list[str]) -> None:
+    """reqHistoricalData, judged on arrival as IB does: contract, the cap on open requests (322),
+    small-bar pacing (162), the request's validity; then answered after the configured delay."""
     gateway = session.gateway
     req = parse_historical(fields)
     ordinal = gateway.count_historical_request()
     await gateway.wait_connectivity()
-    if gateway.faults.historical_delay_seconds:
-        await gateway.clock.sleep(gateway.faults.historical_delay_seconds)
-
     now = gateway.clock.now()  # the moment the gateway judges the request (pacing included)
 
     def record(outcome: str, bars: int = 0, symbol: str = "") -> None:
@@ -146,11 +147,18 @@ async def historical_data(session: ClientSession, fields: list[str]) -> None:
         record("no_security")
         session.error(req.req_id, 200, NO_SECURITY)
         return
+    limit = gateway.faults.max_open_historical
+    if limit is not None and gateway.open_historical() >= limit:
+        # what IB answers beyond its cap (any bar size): error 322 with the request's id
+        gateway.stats.refused_open_limit += 1
+        record("too_many_open", symbol=spec.symbol)
+        session.error(req.req_id, 322, TOO_MANY_OPEN.format(limit=limit))
+        return
     key = RequestKey(
         str(spec.con_id), req.contract.exchange or "SMART", req.what_to_show, req.bar_size, req.duration, req.end
     )
     if gateway.faults.enforce_pacing:
-        broken = gateway.pacing.violation(key, now)
+        broken = gateway.pacing.violation(key, now)  # small bars only: larger ones pass
         if broken:
             record("pacing", symbol=spec.symbol)
             session.error(req.req_id, 162, f"{HMDS}Historical data request pacing violation ({broken})")
@@ -162,20 +170,36 @@ async def historical_data(session: ClientSession, fields: list[str]) -> None:
         )
     except InvalidRequest as exc:
         record("invalid", symbol=spec.symbol)
-        if "Time length exceed" in str(exc):
+        if "Time length exceed" in str(exc) or "must be made in years" in str(exc):
             session.error(req.req_id, 162, f"{HMDS}{exc}")
         else:
             session.error(req.req_id, 321, str(exc))
         return
-    end = query.end
+    gateway.historical_opened()
+    try:
+        delay = gateway.faults.historical_delay(spec.symbol)
+        if delay:
+            await gateway.clock.sleep(delay)
+        if session.closed:
+            record("gone", symbol=spec.symbol)
+            return
+        _answer_historical(session, req, spec, query, ordinal, record)
+    finally:
+        gateway.historical_closed()
+
+
+def _answer_historical(session: ClientSession, req, spec, query, ordinal: int, record: Callable) -> None:
+    gateway = session.gateway
+    lo, hi = window_bounds(query, gateway.window_reading)
     visible_end = gateway.replay.history_end()
-    if visible_end is not None and end > visible_end:
-        end = visible_end  # never serve bars the market has not produced yet
-    bars = gateway.source.bars(spec.symbol, query.start, end, query.interval) if end > query.start else None
+    if visible_end is not None and hi > visible_end:
+        hi = visible_end  # never serve bars the market has not produced yet
+    bars = gateway.source.bars(spec.symbol, lo, hi, query.interval) if hi > lo else None
     if bars is None or bars.empty:
         record("no_data", symbol=spec.symbol)
         session.error(req.req_id, 162, f"{HMDS}HMDS query returned no data: {spec.symbol}@SMART {req.what_to_show}")
         return
+    end = min(query.end, visible_end) if visible_end is not None else query.end
     rows = bar_rows(bars, query.interval, req.format_date, gateway.history_decimals)
     frame = msg.historical_data(req.req_id, format_span_time(query.start), format_span_time(end), rows)
     if ordinal in gateway.faults.drop_mid_historical:

@@ -11,12 +11,19 @@ import pandas as pd
 
 from tt_platform.ib.emulator.messages import BarRow
 from tt_platform.ib.limits import (
-    BAR_SIZE_TO_INTERVAL,
+    BAR_SIZE_SECONDS,
     WHAT_TO_SHOW,
     InvalidRequest,
+    bar_size_interval,
     check_duration,
     parse_duration,
 )
+
+# How the emulator reads a request's window: IB does not document whether the window is
+# [end - duration, end) or (end - duration, end]. "exclusive_start" serves the latter, i.e. it
+# drops a bar stamped exactly at the window start (the first session of a daily window that
+# starts at midnight of a session day), which is how some gateways have been seen to answer.
+WINDOW_READINGS = ("inclusive_start", "exclusive_start")
 
 _END = re.compile(r"^(\d{8})(?:[ -]+(\d{2}:\d{2}:\d{2}))?(?:\s+(\S+))?$")
 
@@ -53,9 +60,9 @@ class HistoricalQuery:
 def resolve_query(
     end_text: str, duration_text: str, bar_size: str, what_to_show: str, keep_up_to_date: bool, now: pd.Timestamp
 ) -> HistoricalQuery:
-    """Validate a request like IB does and return the half-open window it asks for."""
-    if bar_size not in BAR_SIZE_TO_INTERVAL:
-        raise InvalidRequest(f"Error validating request: bar size {bar_size!r} is not supported by the emulator")
+    """Validate a request like IB does and return the window ``[start, end)`` it asks for."""
+    if bar_size not in BAR_SIZE_SECONDS:
+        raise InvalidRequest(f"Error validating request: bar size {bar_size!r} is not a valid IB bar size")
     if what_to_show not in WHAT_TO_SHOW:
         raise InvalidRequest(f"Error validating request: whatToShow {what_to_show!r} is invalid")
     ends_now = not (end_text or "").strip()
@@ -66,11 +73,21 @@ def resolve_query(
     duration = parse_duration(duration_text)
     check_duration(duration, bar_size, ends_now=ends_now)
     end = parse_end_datetime(end_text, now)
-    return HistoricalQuery(BAR_SIZE_TO_INTERVAL[bar_size], duration.start_before(end), end, ends_now)
+    return HistoricalQuery(bar_size_interval(bar_size), duration.start_before(end), end, ends_now)
+
+
+def window_bounds(query: HistoricalQuery, reading: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The half-open ``[lo, hi)`` of bar stamps served for ``query`` under ``reading``."""
+    if reading == "exclusive_start":  # (start, end]
+        tick = pd.Timedelta(nanoseconds=1)
+        return query.start + tick, query.end + tick
+    if reading != "inclusive_start":
+        raise ValueError(f"unknown window reading {reading!r}; use one of {WINDOW_READINGS}")
+    return query.start, query.end
 
 
 def format_bar_time(ts: pd.Timestamp, interval: str, format_date: int) -> str:
-    if interval == "1d":
+    if _is_daily(interval):
         return ts.strftime("%Y%m%d")
     if format_date == 2:
         return str(int(ts.timestamp()))
@@ -89,8 +106,23 @@ def bar_rows(bars: pd.DataFrame, interval: str, format_date: int, decimals: int 
     wap = prices[:, 1:].mean(axis=1).round(decimals)
     volume = bars["volume"].to_numpy(dtype="float64").round(2)
     count = np.maximum(1, (volume // 100)).astype(np.int64)
-    dates = [format_bar_time(ts, interval, format_date) for ts in bars["ts"]]
+    dates = _bar_times(bars["ts"], interval, format_date)
     return [
-        BarRow(d, float(p[0]), float(p[1]), float(p[2]), float(p[3]), float(v), float(w), int(c))
-        for d, p, v, w, c in zip(dates, prices, volume, wap, count)
+        BarRow(d, o, h, lo, c, v, w, n)
+        for d, (o, h, lo, c), v, w, n in zip(
+            dates, prices.tolist(), volume.tolist(), wap.tolist(), count.tolist()
+        )
     ]
+
+
+def _bar_times(ts: pd.Series, interval: str, format_date: int) -> list[str]:
+    """``format_bar_time`` for a whole column at once."""
+    if _is_daily(interval):
+        return ts.dt.strftime("%Y%m%d").tolist()
+    if format_date == 2:
+        return ((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype(str).tolist()
+    return ts.dt.strftime("%Y%m%d %H:%M:%S UTC").tolist()
+
+
+def _is_daily(interval: str) -> bool:
+    return interval == "1d" or interval.endswith(("w", "mo"))

@@ -27,7 +27,7 @@ from tt_platform.ib.emulator.broker import Broker, Execution, OrderTicket
 from tt_platform.ib.emulator.contracts import ContractBook, ContractSpec
 from tt_platform.ib.emulator.faults import FaultPlan
 from tt_platform.ib.emulator.handlers import HANDLERS, HistoricalRecord, Stream
-from tt_platform.ib.emulator.historical import bar_rows
+from tt_platform.ib.emulator.historical import WINDOW_READINGS, bar_rows
 from tt_platform.ib.emulator.inbound import ContractRef, Fields
 from tt_platform.ib.emulator.replay import MarketReplay, ReplayConfig
 from tt_platform.ib.emulator.sources import BarSource
@@ -55,6 +55,9 @@ class EmulatorStats:
     drops: int = 0
     restarts: int = 0
     messages_sent: int = 0
+    open_historical: int = 0  # historical requests received and not yet answered
+    max_open_historical: int = 0  # the most that were open at once (keepUpToDate ones included)
+    refused_open_limit: int = 0  # answered 322: too many open at once
 
 
 class ClientSession:
@@ -225,7 +228,10 @@ class GatewayEmulator:
 
     ``clock`` drives pacing windows, live-stream steps and fault timings (a ``ScaledClock``
     compresses them); ``replay`` sets the market cursor (see ``MarketReplay``); ``faults`` says
-    what goes wrong. ``history_log`` records every historical request with its outcome.
+    what goes wrong, pacing included. ``window_reading`` says how a historical request's window
+    is read: "inclusive_start" [end - duration, end) or "exclusive_start" (end - duration, end].
+    ``history_log`` records every historical request with its outcome. A source with
+    ``serves_any_symbol`` gets a contract for any symbol asked for.
     """
 
     def __init__(
@@ -241,12 +247,18 @@ class GatewayEmulator:
         initial_cash: float = 1_000_000.0,
         contracts: Mapping[str, ContractSpec] | None = None,
         history_decimals: int = 6,
+        window_reading: str = "inclusive_start",
     ) -> None:
+        if window_reading not in WINDOW_READINGS:
+            raise ValueError(f"window_reading must be one of {WINDOW_READINGS}, got {window_reading!r}")
         self.source = source
         self.host, self._port = host, port
         self.clock = clock or SystemClock()
         self.faults = faults or FaultPlan()
-        self.contracts = ContractBook(source.symbols(), contracts)
+        self.window_reading = window_reading
+        self.contracts = ContractBook(
+            source.symbols(), contracts, open=bool(getattr(source, "serves_any_symbol", False))
+        )
         self.broker = Broker(account, initial_cash)
         self.replay = MarketReplay(source, replay)
         self.pacing = PacingLedger(self.faults.pacing_rules)
@@ -381,6 +393,20 @@ class GatewayEmulator:
     def count_historical_request(self) -> int:
         self._historical_received += 1
         return self._historical_received
+
+    def open_historical(self) -> int:
+        """Historical requests open now: received and unanswered, plus keepUpToDate streams."""
+        streams = sum(
+            1 for session in self.sessions.values() for s in session.streams.values() if s.kind == "keepup"
+        )
+        return self.stats.open_historical + streams
+
+    def historical_opened(self) -> None:
+        self.stats.open_historical += 1
+        self.stats.max_open_historical = max(self.stats.max_open_historical, self.open_historical())
+
+    def historical_closed(self) -> None:
+        self.stats.open_historical -= 1
 
     def historical_answered(self) -> None:
         self._historical_answered += 1

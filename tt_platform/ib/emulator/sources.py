@@ -17,7 +17,7 @@ import pandas as pd
 from tt_platform.data.bars import BarValidationError, empty_bars, normalize_bars
 from tt_platform.data.importers import ImportFormatError, read_plain_csv
 
-INTERVALS = ("1d", "1h", "1min")
+INTERVALS = ("1d", "1h", "1min", "30s")
 
 
 class BarSourceError(ValueError):
@@ -103,16 +103,24 @@ class CsvDirectoryBarSource:
 
 
 class SyntheticBarSource:
-    """Deterministic synthetic bars (``tt_platform.data.synthetic.generate_bars``) per seed."""
+    """Deterministic synthetic bars (``tt_platform.data.synthetic.generate_bars``) per seed.
 
-    def __init__(self, symbols: Iterable[str], seed: int = 0, last_session: str | pd.Timestamp | None = None) -> None:
+    ``symbols=None`` serves any symbol asked for (``serves_any_symbol``); the bars of a symbol
+    depend only on the seed and the symbol, never on which others are served.
+    """
+
+    def __init__(
+        self, symbols: Iterable[str] | None, seed: int = 0, last_session: str | pd.Timestamp | None = None
+    ) -> None:
         from tt_platform.data import synthetic
 
         self._generate = synthetic.generate_bars
+        self._intervals = {"1d", *synthetic.INTRADAY_STEPS}
         self.first_session = pd.Timestamp(synthetic.EPOCH, tz="UTC")
-        self._symbols = sorted({s.upper() for s in symbols})
-        if not self._symbols:
-            raise BarSourceError("SyntheticBarSource needs at least one symbol")
+        self.serves_any_symbol = symbols is None
+        self._symbols = sorted({s.upper() for s in symbols or ()})
+        if not self._symbols and not self.serves_any_symbol:
+            raise BarSourceError("SyntheticBarSource needs at least one symbol (or None for any symbol)")
         self.seed = seed
         # default horizon: up to today, so "now" has data like a live feed
         self.last_session = pd.Timestamp(last_session or pd.Timestamp.now(tz="UTC").normalize())
@@ -132,7 +140,7 @@ class SyntheticBarSource:
 
     def bars(self, symbol: str, start: pd.Timestamp, end: pd.Timestamp, interval: str) -> pd.DataFrame:
         symbol = symbol.upper()
-        if symbol not in self._symbols or interval not in INTERVALS:
+        if not (self.serves_any_symbol or symbol in self._symbols) or interval not in self._intervals:
             return empty_bars()
         if interval == "1d":
             return _slice(self._daily_frame(symbol), start, end)

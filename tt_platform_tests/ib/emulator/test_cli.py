@@ -83,3 +83,16 @@ def test_the_main_module_can_be_imported_without_starting_a_server():
     from tt_platform.ib.emulator.__main__ import main as entry
 
     assert entry is main
+
+
+def test_cli_window_reading_open_request_cap_and_any_symbol():
+    args = build_parser().parse_args(
+        ["--synthetic", "*", "--window-reading", "exclusive_start", "--max-open-requests", "7", "--port", "0"]
+    )
+    emulator = build_emulator(args)
+    assert emulator.window_reading == "exclusive_start" and emulator.faults.max_open_historical == 7
+    assert emulator.contracts.lookup("ANYTHING") is not None  # any symbol is served
+    lifted = build_emulator(build_parser().parse_args(["--synthetic", "AAA", "--max-open-requests", "0"]))
+    assert lifted.faults.max_open_historical is None and lifted.window_reading == "inclusive_start"
+    assert lifted.contracts.lookup("ANYTHING") is None
+    assert build_emulator(build_parser().parse_args(["--synthetic", "AAA"])).faults.max_open_historical == 50

@@ -61,3 +61,26 @@ def test_contract_book_lookups_are_stable():
     assert book.lookup(con_id=aapl.con_id) is aapl
     assert book.lookup("MSFT", aapl.con_id) is None  # conId and symbol must agree
     assert book.lookup("ZZZ") is None and "xom" in book
+
+
+def test_open_request_cap_and_per_symbol_delays():
+    plan = FaultPlan.from_mapping(
+        {"max_open_historical": 10, "historical_delay_seconds": 1, "historical_delay_by_symbol": {"slow": 5}}
+    )
+    assert plan.max_open_historical == 10 and FaultPlan().max_open_historical == 50
+    assert plan.historical_delay("SLOW") == 5.0 and plan.historical_delay("other") == 1.0
+    assert FaultPlan(max_open_historical=None).max_open_historical is None
+    with pytest.raises(ValueError, match="max_open_historical"):
+        FaultPlan(max_open_historical=0)
+    with pytest.raises(ValueError, match="delays must be >= 0"):
+        FaultPlan(historical_delay_by_symbol={"A": -1})
+
+
+def test_an_open_contract_book_defines_any_symbol():
+    book = ContractBook([], open=True)
+    spec = book.lookup("zzz")
+    assert spec.symbol == "ZZZ" and spec.con_id == stable_con_id("ZZZ")
+    assert book.lookup("ZZZ", spec.con_id) == spec and book.lookup("YYY", spec.con_id) is None
+    assert book.lookup("NEW", stable_con_id("NEW")).symbol == "NEW"  # known by conId after qualifying
+    closed = ContractBook(["AAA"])
+    assert closed.lookup("ZZZ") is None and closed.lookup("ZZZ", stable_con_id("ZZZ")) is None

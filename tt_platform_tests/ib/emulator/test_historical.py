@@ -82,3 +82,28 @@ def test_bar_rows_format_dates_and_round_prices():
     assert format_bar_time(pd.Timestamp("2021-06-01", tz="UTC"), "1d", 2) == "20210601"
     assert format_bar_time(pd.Timestamp("2021-06-01 13:30", tz="UTC"), "1h", 1) == "20210601 13:30:00 UTC"
     assert bar_rows(bars.iloc[:0], "1min", 2) == []
+
+
+def test_small_bar_sizes_are_served_within_their_step_size_limit():
+    q = resolve_query("20211217 20:00:00 UTC", "28800 S", "30 secs", "TRADES", False, NOW)
+    assert q.interval == "30s" and q.start == pd.Timestamp("2021-12-17 12:00", tz="UTC")
+    with pytest.raises(InvalidRequest, match="Time length exceed max"):
+        resolve_query("20211217 20:00:00 UTC", "1 D", "30 secs", "TRADES", False, NOW)
+
+
+def test_daily_bars_take_years_with_an_explicit_end_and_days_only_up_to_365():
+    q = resolve_query("20220102 00:00:00 UTC", "21 Y", "1 day", "TRADES", False, NOW)
+    assert q.start == pd.Timestamp("2001-01-02", tz="UTC") and not q.ends_now
+    with pytest.raises(InvalidRequest, match="must be made in years"):
+        resolve_query("20220102 00:00:00 UTC", "400 D", "1 day", "TRADES", False, NOW)
+
+
+def test_the_two_readings_of_a_window():
+    from tt_platform.ib.emulator.historical import window_bounds
+
+    q = resolve_query("20210201 00:00:00 UTC", "1 M", "1 day", "TRADES", False, NOW)
+    assert window_bounds(q, "inclusive_start") == (q.start, q.end)  # [start, end)
+    lo, hi = window_bounds(q, "exclusive_start")  # (start, end]
+    assert q.start < lo < q.start + pd.Timedelta(microseconds=1) and q.end < hi
+    with pytest.raises(ValueError, match="window reading"):
+        window_bounds(q, "both")

@@ -1,0 +1,113 @@
+"""The bars asset in Dagster: a month is materialized only when complete, each month carries its
+own rows, an added symbol reopens the months that lack it and the next run fetches only it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+import pytest
+
+from tt_platform.config.run_config import RunConfig
+from tt_platform.data.sources.base import BarSource, FetchReport
+from tt_platform.data.sources.factory import source_for
+from tt_platform.defs.market_data.partitions import range_tags
+from tt_platform.defs.market_data.resources import BarSourceResource, MarketClockResource
+from tt_platform.defs.platform.lineage import LineageIOManager
+from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource, dagster_run_config
+from tt_platform.defs.market_data.assets import bars
+from tt_platform.defs.universe.assets import watchlist
+from tt_platform.settings import PlatformSettings
+
+ASKED: list[tuple[str, date, date]] = []
+FAILING: dict[str, str] = {}
+
+
+class RecordingSource(BarSource):
+    name = "synthetic"
+
+    def __init__(self, data) -> None:
+        self.inner = source_for(data)
+
+    def fetch(self, requests, *, interval, adjusted, on_bars):
+        ASKED.extend((r.symbol, r.start, r.end) for r in requests)
+        failing = [r for r in requests if r.end >= date(2021, 3, 1) and FAILING]
+        served = [r for r in requests if r not in failing]
+        self.inner.fetch(served, interval=interval, adjusted=adjusted, on_bars=on_bars)
+        return FetchReport(requests=len(served), failed={r.symbol: FAILING["why"] for r in failing})
+
+
+class RecordingSourceResource(BarSourceResource):
+    def build(self, data, settings):
+        return RecordingSource(data)
+
+
+@pytest.fixture
+def home(tmp_path, store_url):
+    ASKED.clear()
+    FAILING.clear()
+    return PlatformSettings(TT_HOME=str(tmp_path / "home"), TT_DB_URL=store_url)
+
+
+def run(instance, home: PlatformSettings, symbols: list[str], start: date, end: date, selection=(watchlist, bars)):
+    config = RunConfig.model_validate(
+        {"universe": {"symbols": symbols}, "data": {"source": "synthetic", "start": start.isoformat(), "end": end.isoformat()}}
+    )
+    return dg.materialize(
+        list(selection),
+        instance=instance,
+        resources={
+            "platform": PlatformResource(tt_home=str(home.home)),
+            "run_config": RunConfigResource(),
+            "bar_source": RecordingSourceResource(),
+            "market_clock": MarketClockResource(as_of="2021-12-31"),
+            "lineage_io_manager": LineageIOManager(),
+        },
+        run_config=dagster_run_config(config),
+        tags=range_tags(start, end) if bars in selection else {},
+        raise_on_error=False,
+        selection=[a.key for a in selection],
+    )
+
+
+def materialized(instance) -> list[str]:
+    return sorted(instance.get_materialized_partitions(dg.AssetKey("bars")))
+
+
+def month_metadata(instance, key: str) -> dict:
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("bars"), asset_partitions=[key]), limit=1).records
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def test_months_carry_their_own_rows_and_an_added_symbol_is_fetched_alone(home, monkeypatch):
+    monkeypatch.setenv("TT_DB_URL", home.db_url)
+    with dg.instance_for_test() as instance:
+        assert run(instance, home, ["AAA", "BBB"], date(2021, 1, 4), date(2021, 3, 31)).success
+        assert materialized(instance) == ["2021-01", "2021-02", "2021-03"]
+        assert month_metadata(instance, "2021-01")["rows"] == 2 * 19
+        assert month_metadata(instance, "2021-03")["rows"] == 2 * 23
+
+        # a new symbol in the watchlist: every month lacking it shows as missing again
+        assert run(instance, home, ["AAA", "BBB", "CCC"], date(2021, 1, 4), date(2021, 3, 31), selection=(watchlist,)).success
+        assert materialized(instance) == []
+        ASKED.clear()
+        assert run(instance, home, ["AAA", "BBB", "CCC"], date(2021, 1, 4), date(2021, 3, 31)).success
+        assert {symbol for symbol, _, _ in ASKED} == {"CCC"}
+        assert materialized(instance) == ["2021-01", "2021-02", "2021-03"]
+        assert month_metadata(instance, "2021-02")["rows"] == 3 * 19
+
+        # dropping a symbol keeps the months complete
+        assert run(instance, home, ["AAA", "BBB"], date(2021, 1, 4), date(2021, 3, 31), selection=(watchlist,)).success
+        assert materialized(instance) == ["2021-01", "2021-02", "2021-03"]
+
+
+def test_an_incomplete_month_stays_missing_and_the_run_names_the_cause(home, monkeypatch):
+    monkeypatch.setenv("TT_DB_URL", home.db_url)
+    with dg.instance_for_test() as instance:
+        assert run(instance, home, ["AAA"], date(2021, 1, 4), date(2021, 2, 26)).success
+        FAILING["why"] = "cannot connect to IB at 127.0.0.1:4199"
+        result = run(instance, home, ["AAA"], date(2021, 1, 4), date(2021, 3, 31))
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        assert "AAA 2021-03: cannot connect to IB at 127.0.0.1:4199" in failure.step_failure_data.error.message
+        assert materialized(instance) == ["2021-01", "2021-02"]
