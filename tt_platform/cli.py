@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +14,9 @@ import typer
 from tt_platform.config.run_config import Mode, RunConfig, RunConfigError, load_run_config
 from tt_platform.data.watchlist import WatchlistError
 from tt_platform.settings import get_settings, mask_url_password
+
+# Dagster marks backfill policies as beta; the warning says nothing a user of tt can act on
+warnings.filterwarnings("ignore", message=".*is currently in beta.*")
 
 app = typer.Typer(add_completion=False, help="tt-platform: RL trading on Interactive Brokers, orchestrated by Dagster.")
 
@@ -116,10 +120,16 @@ class _Progress:
             typer.secho(f"  {step + ': ' if step else ''}warning: {event.message or kind.value}", fg=typer.colors.YELLOW)
 
 
+# lineage handles are for downstream assets (and the UI); the terminal shows what they point to
+HIDDEN_METADATA = {"handle", "handle_type"}
+
+
 def _print_outcome(outcome: dict) -> None:
     for asset, metadata in outcome["assets"].items():
         typer.secho(f"  {asset}", bold=True)
         for key, value in metadata.items():
+            if key in HIDDEN_METADATA:
+                continue
             typer.echo(f"      {key}: {value}")
     if not outcome["success"]:
         # the last line: the root cause, with the run to look up in the UI
@@ -225,7 +235,7 @@ def evaluate(
     mode: Optional[Mode] = ModeOption,
     interval: Optional[str] = IntervalOption,
 ) -> None:
-    """Evaluate the latest trained policy out of sample against its baselines and write the report."""
+    """Evaluate the policy of the latest trained_policy materialization out of sample against its baselines."""
     _, overrides = _resolve_config(config, _given(mode=mode, data__interval=interval))
     _print_outcome(_run_assets(["evaluation_report"], config, overrides, with_partitions=False))
 
@@ -264,6 +274,32 @@ def corporate_actions(
     for (name, kind), count in counts.items():
         typer.echo(f"  {name}: {count} {kind}")
     typer.echo(f"stored {len(actions)} events")
+
+
+@app.command("launch-config")
+def launch_config(
+    config: Optional[Path] = ConfigOption,
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of printing."),
+) -> None:
+    """Turn a platform run config into the Dagster run config the Launchpad and
+    ``dagster job launch -c`` take (the config itself, every key; no file path)."""
+    import json
+
+    from tt_platform.defs.market_data.partitions import range_tags
+    from tt_platform.defs.platform.resources import dagster_run_config_yaml
+
+    run_config, _ = _resolve_config(config, {})
+    text = dagster_run_config_yaml(run_config)
+    tags = json.dumps(range_tags(run_config.data.start, run_config.data.end))
+    hint = (
+        f"# config hash {run_config.config_hash}\n"
+        f"# dagster job launch -w workspace.yaml -j main_job -c <this file> --tags '{tags}'\n"
+    )
+    if output is None:
+        typer.echo(hint + text)
+    else:
+        output.write_text(hint + text, encoding="utf-8")
+        typer.echo(f"wrote {output}; launch with: dagster job launch -w workspace.yaml -j main_job -c {output} --tags '{tags}'")
 
 
 @app.command()

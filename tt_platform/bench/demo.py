@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tt_platform.bench.harness import BenchResult
 
-TARGET_SECONDS = 180.0
+TARGET_SECONDS = 60.0
 
 
 def run(quick: bool = False) -> list[BenchResult]:
@@ -23,7 +23,8 @@ def run(quick: bool = False) -> list[BenchResult]:
             config = Path(home) / "quick.yaml"
             config.write_text(
                 "universe:\n  symbols: [AAA, BBB]\ndata:\n  start: 2021-01-04\n  end: 2021-12-31\n"
-                "training:\n  total_timesteps: 256\n  n_envs: 1\n  episode_length: 60\n  window_size: 10\n"
+                "env:\n  episode_length: 60\n  window_size: 10\n"
+                "training:\n  total_timesteps: 256\n  n_envs: 1\n"
             )
             command += ["--config", str(config)]
         started = time.perf_counter()

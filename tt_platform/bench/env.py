@@ -65,7 +65,7 @@ def bench_market(n_symbols: int = 30, n_features: int = 8, n_bars: int = 2520, s
 def bench_config(**overrides: Any) -> EnvConfig:
     # No stops: every episode runs to the end of the data, so blocks are comparable.
     values = dict(window_size=WINDOW, long_only=False, per_symbol_cap=0.2, max_drawdown=1.0,
-                  equity_floor=0.0)
+                  equity_floor=0.0, episode_length=None, random_start=False)
     return EnvConfig(**(values | overrides))
 
 

@@ -3,8 +3,9 @@
 Error 162 is overloaded by IB: "pacing violation" (retry later), "HMDS query returned no data"
 (the answer is: nothing there) and "Time length exceed max" (invalid request) all share it, so
 the message decides. Error 322 "Only 50 simultaneous API historical data requests allowed" is,
-like a pacing violation, a reason to wait and ask again. ib_insync ends a request with an empty list on any error, which is why a
-caller must look at the error events to tell "refused" from "no data".
+like a pacing violation, a reason to wait and ask again. ib_insync ends a request with an empty
+list on any error, which is why a caller must look at the error events to tell "refused" from
+"no data".
 """
 
 from __future__ import annotations

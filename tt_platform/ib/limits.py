@@ -108,7 +108,9 @@ def bar_size_interval(bar_size: str) -> str:
     if bar_size in BAR_SIZE_TO_INTERVAL:
         return BAR_SIZE_TO_INTERVAL[bar_size]
     count, unit = bar_size.split()
-    suffix = {"secs": "s", "min": "min", "mins": "min", "hour": "h", "hours": "h", "day": "d", "week": "w", "month": "mo"}
+    suffix = {
+        "secs": "s", "min": "min", "mins": "min", "hour": "h", "hours": "h", "day": "d", "week": "w", "month": "mo"
+    }
     return f"{count}{suffix.get(unit, unit)}"
 
 
@@ -164,7 +166,9 @@ def check_duration(duration: Duration, bar_size: str, *, ends_now: bool = False)
     if duration.unit == "S" and duration.count > 86400:
         raise InvalidRequest(f"Time length exceed max: {duration} (durations over 86400 S must be given in days)")
     if duration.unit == "D" and duration.count > MAX_DAYS_DURATION:
-        raise InvalidRequest(f"Historical data requests for durations longer than 365 days must be made in years: {duration}")
+        raise InvalidRequest(
+            f"Historical data requests for durations longer than 365 days must be made in years: {duration}"
+        )
     if limit is None:
         if duration.unit == "Y" and duration.count > MAX_DAILY_YEARS:
             raise InvalidRequest(f"Time length exceed max: {duration} of {bar_size} bars (max {MAX_DAILY_YEARS} Y)")

@@ -112,8 +112,8 @@ def load_feature_matrix(
     """The stored features of a universe and range, as the [T, N, F] matrix policies consume.
 
     Values (float32) and masks are exactly what ``build_features`` stored; columns are the
-    requested symbols that have features (sorted), ``raw`` is all NaN (only normalized values
-    are stored).
+    requested symbols that have features (sorted), ``raw`` is an all-NaN read-only view (only
+    normalized values are stored).
     """
     matrix = read_feature_matrix(
         engine, feature_set.hash, symbols, day_start(start), day_end(end), feature_names=feature_set.feature_names

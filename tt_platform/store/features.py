@@ -12,9 +12,9 @@ Layout (see ``store.schema``):
 
 Values are stored as float32, the precision policies consume (``FeatureMatrix.values``), so a
 matrix written and read back has bit-identical values and masks. Writes and reads use binary
-COPY encoded and decoded with numpy: every row of a set has the same byte layout (the arrays
-have one dimension from index 1, the set's length and no NULL elements; a CHECK constraint
-guarantees it), so the stream is built and parsed as structured arrays.
+COPY encoded and decoded with numpy: every row of a set has the same byte layout (arrays of one
+dimension from index 1 without NULL elements, which a CHECK constraint guarantees, of the set's
+length, which the reader verifies), so the stream is built and parsed as structured arrays.
 
 Writers:
 

@@ -49,6 +49,16 @@ def home(tmp_path, store_url):
     return PlatformSettings(TT_HOME=str(tmp_path / "home"), TT_DB_URL=store_url)
 
 
+def resources(home: PlatformSettings, bar_source: BarSourceResource) -> dict:
+    return {
+        "platform": PlatformResource(tt_home=str(home.home)),
+        "run_config": RunConfigResource(),
+        "bar_source": bar_source,
+        "market_clock": MarketClockResource(as_of="2021-12-31"),
+        "lineage_io_manager": LineageIOManager(),
+    }
+
+
 def run(instance, home: PlatformSettings, symbols: list[str], start: date, end: date, selection=(watchlist, bars)):
     config = RunConfig.model_validate(
         {"universe": {"symbols": symbols}, "data": {"source": "synthetic", "start": start.isoformat(), "end": end.isoformat()}}
@@ -56,13 +66,7 @@ def run(instance, home: PlatformSettings, symbols: list[str], start: date, end: 
     return dg.materialize(
         list(selection),
         instance=instance,
-        resources={
-            "platform": PlatformResource(tt_home=str(home.home)),
-            "run_config": RunConfigResource(),
-            "bar_source": RecordingSourceResource(),
-            "market_clock": MarketClockResource(as_of="2021-12-31"),
-            "lineage_io_manager": LineageIOManager(),
-        },
+        resources=resources(home, RecordingSourceResource()),
         run_config=dagster_run_config(config),
         tags=range_tags(start, end) if bars in selection else {},
         raise_on_error=False,
@@ -111,3 +115,32 @@ def test_an_incomplete_month_stays_missing_and_the_run_names_the_cause(home, mon
         failure = next(e for e in result.all_events if e.is_step_failure)
         assert "AAA 2021-03: cannot connect to IB at 127.0.0.1:4199" in failure.step_failure_data.error.message
         assert materialized(instance) == ["2021-01", "2021-02"]
+
+
+def test_a_delisted_symbol_leaves_its_later_months_complete_with_the_reason(home, monkeypatch, tmp_path):
+    from tt_platform.data.synthetic import generate_bars
+
+    monkeypatch.setenv("TT_DB_URL", home.db_url)
+    for symbol, start, end in (("AAA", "2021-01-04", "2021-03-31"), ("OLD", "2021-01-04", "2021-01-29")):
+        generated = generate_bars([symbol], start, end, seed=3)
+        frame = generated.assign(date=generated["ts"].dt.strftime("%Y-%m-%d"))[["date", "open", "high", "low", "close", "volume"]]
+        frame.to_csv(tmp_path / f"{symbol}.csv", index=False)
+    config = RunConfig.model_validate({
+        "universe": {"symbols": ["AAA", "OLD"]},
+        "data": {"source": "csv", "csv_dir": str(tmp_path), "start": "2021-01-04", "end": "2021-03-31"},
+    })
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [watchlist, bars],
+            instance=instance,
+            resources=resources(home, BarSourceResource()),
+            run_config=dagster_run_config(config),
+            tags=range_tags(date(2021, 1, 4), date(2021, 3, 31)),
+            raise_on_error=False,
+        )
+        assert result.success
+        assert materialized(instance) == ["2021-01", "2021-02", "2021-03"]
+        march = month_metadata(instance, "2021-03")
+        assert march["symbols_stored"] == 1 and march["symbols_absent"] == 1
+        assert march["absent"] == "OLD: no data after 2021-01-29 (delisted)"
+        assert month_metadata(instance, "2021-01")["rows"] == 19 + 19

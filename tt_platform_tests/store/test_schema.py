@@ -4,7 +4,8 @@ import sqlalchemy as sa
 from tt_platform.store.schema import metadata, table
 
 EXPECTED_TABLES = {
-    "tt_prices", "tt_watchlist_version", "tt_instruments", "tt_corporate_actions", "tt_features",
+    "tt_prices", "tt_watchlist_version", "tt_instruments", "tt_corporate_actions", "tt_feature_sets",
+    "tt_feature_values", "tt_bar_coverage",
     "tt_quality_results", "tt_policy", "tt_episode", "tt_action", "tt_reward", "tt_equity_curve",
     "tt_signal_scores", "tt_target_weights", "tt_order", "tt_fill", "tt_portfolio", "tt_holdings",
 }
@@ -35,8 +36,9 @@ def test_every_episode_keyed_table_has_an_episode_time_index():
 
 def test_key_layouts_serve_the_main_lookups():
     assert [c.name for c in table("tt_prices").primary_key] == ["instrument", "interval", "adjusted", "ts"]
-    assert [c.name for c in table("tt_features").primary_key] == ["feature_set_hash", "instrument", "ts", "feature"]
-    assert [[c.name for c in ix.columns] for ix in table("tt_features").indexes] == [["instrument", "ts"]]
+    assert [c.name for c in table("tt_feature_values").primary_key] == ["feature_set_hash", "instrument", "ts"]
+    assert [[c.name for c in ix.columns] for ix in table("tt_feature_values").indexes] == [["instrument", "ts"]]
+    assert [c.name for c in table("tt_bar_coverage").primary_key] == ["instrument", "interval", "adjusted", "partition_key"]
 
 
 def test_unknown_table_names_are_reported():

@@ -145,20 +145,21 @@ def test_json_booleans_nulls_and_unicode_round_trip(store_engine):
             "check_name": ["gaps", "gaps", "ohlc"],
             "instrument": ["ÄÖÜ", "*", "AAA"],
             "partition_key": "2024-01-02",
+            "adjusted": False,
             "passed": [True, False, True],
             "severity": ["warn", "error", "info"],
             "value": [np.nan, 3.0, 0.0],
             "details": [{"missing": ["2024-01-01"], "ratio": np.float64(0.5)}, None, {"nested": {"ok": True}}],
         }
     )
-    assert upsert_frame(store_engine, quality_results, rows, ["check_name", "instrument", "partition_key"]) == 3
+    assert upsert_frame(store_engine, quality_results, rows, ["check_name", "instrument", "partition_key", "adjusted"]) == 3
     out = stored(store_engine, quality_results, order=("check_name", "instrument")).set_index("instrument")
     assert out.loc["ÄÖÜ", "details"] == {"missing": ["2024-01-01"], "ratio": 0.5}
     assert out.loc["*", "details"] is None and out.loc["AAA", "details"] == {"nested": {"ok": True}}
     assert out["passed"].tolist() == [False, True, True]  # ordered by instrument: *, AAA, ÄÖÜ
     assert np.isnan(out.loc["ÄÖÜ", "value"]) and out.loc["*", "value"] == 3.0
     # unchanged JSON compares equal: the rerun writes nothing
-    assert upsert_frame(store_engine, quality_results, rows, ["check_name", "instrument", "partition_key"]) == 0
+    assert upsert_frame(store_engine, quality_results, rows, ["check_name", "instrument", "partition_key", "adjusted"]) == 0
 
 
 def test_many_chunks_and_many_layouts_are_all_written(store_engine):

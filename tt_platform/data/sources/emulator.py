@@ -86,7 +86,8 @@ class EmulatedIBBarSource(IBBarSource):
 
         ACCOUNT_REDACTOR.add(config.account)
         base = client or IBSourceConfig()
-        super().__init__(base.model_copy(update={"host": "127.0.0.1", "port": self._gateway.port, "time_scale": config.scale}))
+        here = {"host": "127.0.0.1", "port": self._gateway.port, "time_scale": config.scale}
+        super().__init__(base.model_copy(update=here))
 
     @property
     def port(self) -> int:

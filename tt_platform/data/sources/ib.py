@@ -83,6 +83,10 @@ class IBSourceConfig(BaseModel):
         return cls(**{**values, **overrides})
 
 
+def _day_range(start: date, end: date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    return pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC") + _DAY
+
+
 def _one_line(text: object) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= 300 else line[:297] + "..."
@@ -175,10 +179,10 @@ class IBBarSource(BarSource):
             return report
         client = self.client
         client.pacer.stats.max_open = 0
-        sent_before = client.pacer.stats.requests  # every historical request sent, retries included
-        jobs = [
-            BackfillJob(r.symbol.strip().upper(), pd.Timestamp(r.start, tz="UTC"), pd.Timestamp(r.end, tz="UTC") + _DAY, i)
-            for i, r in enumerate(requests)
+        # counted on the pacer: every historical request sent and every 162/322, retries included
+        sent_before, refused_before = client.pacer.stats.requests, client.pacer.stats.violations
+        jobs = [  # [first day 00:00, day after the last 00:00) in UTC; the tag is the request's index
+            BackfillJob(r.symbol.strip().upper(), *_day_range(r.start, r.end), i) for i, r in enumerate(requests)
         ]
         delivery = _Deliveries(on_bars, interval, client.known_head)
         progress = BackfillReport()
@@ -226,7 +230,7 @@ class IBBarSource(BarSource):
             if not delivery.complete(job, progress):
                 report.failed[job.symbol] = aborted or "not all of the request was answered"
         report.requests = client.pacer.stats.requests - sent_before
-        report.pacing_violations = progress.pacing_violations
+        report.pacing_violations = client.pacer.stats.violations - refused_before
         report.reconnects = progress.reconnects
         report.max_open_requests = client.pacer.stats.max_open
         return report
@@ -293,9 +297,8 @@ class _Deliveries:
             return
         head = self.known_head(job.symbol)
         last = min(request.end, (first_planned - _DAY).date())
-        self.on_bars(
-            SymbolBars(job.symbol, request.start, last, empty_bars(), listed_from=head.date() if head is not None else None)
-        )
+        listed = head.date() if head is not None else None
+        self.on_bars(SymbolBars(job.symbol, request.start, last, empty_bars(), listed_from=listed))
 
     def complete(self, job, progress) -> bool:
         """Whether every slice of ``job`` was delivered (a job planned to nothing is complete)."""

@@ -75,7 +75,10 @@ def watchlist(
         upsert_instruments(engine, pd.DataFrame({"symbol": removed, "active": False}))
     reopened = _reopen_months(context, engine, config.data, list(current.symbols), added, market_clock.last_session())
     if reopened:
-        context.log.info(f"{len(added)} symbols added: {len(reopened)} months of {', '.join(MONTH_ASSETS)} are missing again")
+        context.log.info(
+            f"{len(added)} symbol(s) added ({', '.join(added[:10])}): {len(reopened)} months of bars and all months "
+            "of features are missing again; the next backfill fetches only the added symbols"
+        )
     if current.duplicates_dropped:
         context.log.warning(f"watchlist duplicates dropped: {', '.join(current.duplicates_dropped)}")
     snapshot = WatchlistSnapshot(current.snapshot_hash, tuple(current.symbols), current.source)
