@@ -20,7 +20,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from ib_insync import IB, Contract, Stock, util
+
+
+def _ensure_thread_loop() -> None:
+    """ib_insync's eventkit asks for the current event loop when it is first imported; a worker
+    thread (a Dagster step, a server thread) has none, so give it one first."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+_ensure_thread_loop()
+from ib_insync import IB, Contract, Stock, util  # noqa: E402  (needs the loop above)
 from tenacity import (
     AsyncRetrying,
     RetryError,

@@ -95,16 +95,22 @@ def _needed_windows(
 ) -> dict[str, list[tuple[date, date]]]:
     """Per symbol, the day windows to fetch: months without coverage (or not yet fetched through
     their end), contiguous months merged so a source answers years in one request."""
-    known = {(r.instrument, r.partition_key): r.fetched_through for r in coverage.itertuples()}
+    known: dict[str, dict[str, date]] = defaultdict(dict)
+    if not refetch:
+        for symbol, key, through in zip(coverage["instrument"], coverage["partition_key"], coverage["fetched_through"]):
+            known[symbol][key] = through
+    month_windows = [(key, window) for key in keys if (window := month_window(key, last_session)) is not None]
+    uncovered = _merge_months([window for _, window in month_windows])
     windows: dict[str, list[tuple[date, date]]] = defaultdict(list)
     for symbol in symbols:
+        mine = known.get(symbol)
+        if not mine:
+            if uncovered:
+                windows[symbol] = list(uncovered)
+            continue
         current: list[date] | None = None
-        for key in keys:
-            window = month_window(key, last_session)
-            if window is None:
-                continue
-            first, last = window
-            through = None if refetch else known.get((symbol, key))
+        for key, (first, last) in month_windows:
+            through = mine.get(key)
             if through is not None and through >= last:
                 if current is not None:
                     windows[symbol].append((current[0], current[1]))
@@ -121,6 +127,17 @@ def _needed_windows(
         if current is not None:
             windows[symbol].append((current[0], current[1]))
     return windows
+
+
+def _merge_months(windows: list[tuple[date, date]]) -> list[tuple[date, date]]:
+    """Consecutive month windows joined into spans of days."""
+    spans: list[tuple[date, date]] = []
+    for first, last in windows:
+        if spans and first == spans[-1][1] + timedelta(days=1):
+            spans[-1] = (spans[-1][0], last)
+        else:
+            spans.append((first, last))
+    return spans
 
 
 def _covers(spans: list[tuple[date, date]], first: date, last: date) -> bool:
@@ -196,8 +213,13 @@ def ingest_months(
             for start, end in windows.get(symbol, []):
                 log.info("missing bars: %s", fill_stored_gaps(engine, data, symbol, start, end))
     _record_life(engine, life, refused)
-    _record_fetched_coverage(engine, data, source.name, keys, windows, answered, life, refused, last_session)
-    months = month_statuses(engine, data, universe, keys, last_session, fetched=fetched, failed=report.failed)
+    recorded = _record_fetched_coverage(engine, data, source.name, keys, windows, answered, life, refused, last_session)
+    # what was known before this run, updated by what it recorded (no second read of the table)
+    current = pd.concat([coverage, recorded], ignore_index=True) if len(recorded) else coverage
+    current = current.drop_duplicates(["instrument", "partition_key"], keep="last")
+    months = month_statuses(
+        engine, data, universe, keys, last_session, fetched=fetched, failed=report.failed, coverage=current
+    )
     return MonthlyIngest(months, report, requests, rows_written, last_session, life)
 
 
@@ -259,10 +281,11 @@ def _record_fetched_coverage(
     life: dict,
     refused: dict[str, str],
     last_session: date,
-) -> None:
+) -> pd.DataFrame:
+    """Record the coverage of what this run answered; returns the rows recorded."""
     symbols = sorted(answered)
     if not symbols:
-        return
+        return pd.DataFrame()
     # whole months: a month in progress counts what earlier runs stored too
     first_day = month_days(min(k for k in keys))[0]
     counts = monthly_bar_counts(
@@ -292,7 +315,9 @@ def _record_fetched_coverage(
                     n, stored.first_ts if stored is not None else None, stored.last_ts if stored is not None else None, last,
                 ))
     frame = pd.DataFrame(rows, columns=["instrument", "partition_key", "status", "reason", "rows", "first_ts", "last_ts", "fetched_through"])
-    record_coverage(engine, frame.assign(interval=data.interval, adjusted=data.adjusted, source=source_name))
+    frame = frame.assign(interval=data.interval, adjusted=data.adjusted, source=source_name)
+    record_coverage(engine, frame)
+    return frame
 
 
 def month_statuses(
@@ -304,12 +329,19 @@ def month_statuses(
     *,
     fetched: list[str] = (),
     failed: dict[str, str] | None = None,
+    coverage: pd.DataFrame | None = None,
 ) -> dict[str, MonthStatus]:
-    """Which of ``keys`` are complete for ``universe``, from tt_bar_coverage."""
-    coverage = read_coverage(engine, interval=data.interval, adjusted=data.adjusted, symbols=universe, partition_keys=keys)
+    """Which of ``keys`` are complete for ``universe``, from tt_bar_coverage (or ``coverage``,
+    its rows for these symbols and months when the caller has them already)."""
+    if coverage is None:
+        coverage = read_coverage(engine, interval=data.interval, adjusted=data.adjusted, symbols=universe, partition_keys=keys)
+    members, wanted = set(universe), set(keys)
+    if len(coverage):
+        coverage = coverage[coverage["instrument"].isin(members) & coverage["partition_key"].isin(wanted)]
     windows = {key: month_window(key, last_session) for key in keys}
     ends = {key: window[1] for key, window in windows.items() if window is not None}
     if len(coverage):
+        coverage = coverage.assign(fetched_through=pd.to_datetime(coverage["fetched_through"]).dt.date)
         # a row counts once it reaches the month's end (or the last completed session)
         reaches = coverage["fetched_through"] >= coverage["partition_key"].map(ends)
         coverage = coverage[reaches.fillna(False).astype(bool)]

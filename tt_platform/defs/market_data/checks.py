@@ -63,8 +63,17 @@ def _symbol_checks(
     life: tuple[date | None, date | None],
 ) -> list[CheckResult]:
     listed_from, listed_until = life
+    coverage = coverage_over_range(
+        bars, symbol=symbol, start=start, end=end, interval=data.interval, listed_from=listed_from, listed_until=listed_until
+    )
+    if bars.empty:
+        # nothing stored: coverage says whether anything was expected; the rest has nothing to judge
+        empty = {"empty": True}
+        return [coverage] + [
+            CheckResult(name, True, "error" if name in BLOCKING else "warn", 0, empty) for name in CHECKS if name != "coverage"
+        ]
     results = [
-        coverage_over_range(bars, symbol=symbol, start=start, end=end, interval=data.interval, listed_from=listed_from, listed_until=listed_until),
+        coverage,
         check_timestamps(bars),
         check_ohlc(bars),
         check_alignment(bars, interval=data.interval),
@@ -72,7 +81,7 @@ def _symbol_checks(
     ]
     lo = max(start, listed_from) if listed_from else start
     hi = min(end, listed_until) if listed_until else end
-    if bars.empty or hi < lo:
+    if hi < lo:
         results += [CheckResult("gaps", True, "warn", 0, {"empty": True}), CheckResult("stale", True, "warn", None, {"empty": True})]
         return results
     expected = expected_timestamps(resolve_calendar(symbol), day_start(lo), day_end(hi), data.interval)
