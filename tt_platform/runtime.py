@@ -44,6 +44,9 @@ def workspace_file() -> Path:
     )
 
 
+PLANNED_EVENTS_FLAG = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+
+
 def dagster_environment(settings: PlatformSettings) -> dict[str, str]:
     """The variables dagster.yaml reads, for this process and the ones it starts. Values already
     in the environment win (a deployment may keep Dagster's storage in its own database)."""
@@ -59,6 +62,9 @@ def dagster_environment(settings: PlatformSettings) -> dict[str, str]:
         "TT_DAGSTER_PG_URL": dagster_url,
         "TT_DAGSTER_STORAGE": str(state / "storage"),
         "TT_DAGSTER_COMPUTE_LOGS": str(state / "compute_logs"),
+        # a range of month partitions runs as one run: Dagster then plans it with one event
+        # instead of one per partition (half the events of a long backfill)
+        PLANNED_EVENTS_FLAG: "1",
     }
     return {key: os.environ.get(key) or value for key, value in derived.items()}
 

@@ -229,7 +229,10 @@ def history_start(quick: bool) -> date:
 def run(quick: bool = False) -> list[BenchResult]:
     """Measure in a child process whose partitions start where the 20-year history does: the
     first partition month is a deployment setting, read when the code location loads."""
-    env = dict(os.environ, TT_PARTITION_START=history_start(quick).strftime("%Y-%m"))
+    from tt_platform.runtime import PLANNED_EVENTS_FLAG
+
+    # the Dagster environment tt and `make ui` run with (see tt_platform.runtime)
+    env = dict(os.environ, TT_PARTITION_START=history_start(quick).strftime("%Y-%m"), **{PLANNED_EVENTS_FLAG: "1"})
     command = [sys.executable, "-m", "tt_platform.bench.dagster_layer"] + (["--quick"] if quick else [])
     with tempfile.TemporaryDirectory(prefix="tt-bench-dagster-out-") as folder:
         out = Path(folder) / "results.json"

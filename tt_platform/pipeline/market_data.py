@@ -54,12 +54,17 @@ class MonthStatus:
             "rows": self.rows,
             "symbols_stored": len(self.stored),
             "symbols_absent": len(self.absent),
-            "absent": "; ".join(f"{s}: {r}" for s, r in sorted(self.absent.items()))[:2000],
+            "absent": _listed(self.absent),
             "absent_reasons": ", ".join(reasons)[:500],
             "fetched_this_run": len(self.fetched),
             "first_ts": str(self.first_ts) if self.first_ts is not None else "",
             "last_ts": str(self.last_ts) if self.last_ts is not None else "",
         }
+
+
+def _listed(reasons: dict[str, str], most: int = 20) -> str:
+    shown = "; ".join(f"{s}: {r}" for s, r in sorted(reasons.items())[:most])
+    return shown + (f"; and {len(reasons) - most} more" if len(reasons) > most else "")
 
 
 @dataclass

@@ -123,3 +123,13 @@ def test_keys_span_months_and_reject_nonsense():
     assert keys_between(date(2021, 2, 1), date(2021, 1, 1)) == []
     with pytest.raises(ValueError, match="not a month partition key"):
         month_window("2021-13", AFTER_Q1)
+
+
+def test_month_metadata_lists_a_few_absent_symbols_and_counts_the_rest():
+    from tt_platform.pipeline.market_data import MonthStatus
+
+    absent = {f"S{i:02d}": "not listed yet (first data 2022-01-03)" for i in range(25)}
+    metadata = MonthStatus("2021-03", True, 0, [], absent, {}, []).as_metadata()
+    assert metadata["symbols_absent"] == 25
+    assert metadata["absent"].startswith("S00: not listed yet") and metadata["absent"].endswith("; and 5 more")
+    assert metadata["absent_reasons"] == "not listed yet (first data 2022-01-03)"
