@@ -144,3 +144,27 @@ def test_a_delisted_symbol_leaves_its_later_months_complete_with_the_reason(home
         assert march["symbols_stored"] == 1 and march["symbols_absent"] == 1
         assert march["absent"] == "OLD: no data after 2021-01-29 (delisted)"
         assert month_metadata(instance, "2021-01")["rows"] == 19 + 19
+
+
+def test_a_failed_blocking_check_fails_the_run_naming_symbol_and_sessions(home, monkeypatch, tmp_path):
+    from tt_platform.data.synthetic import generate_bars
+
+    monkeypatch.setenv("TT_DB_URL", home.db_url)
+    generated = generate_bars(["AAA"], "2021-03-01", "2021-03-31", seed=3)
+    generated = generated[generated["ts"] != "2021-03-10"]  # the vendor file lost a session
+    frame = generated.assign(date=generated["ts"].dt.strftime("%Y-%m-%d"))[["date", "open", "high", "low", "close", "volume"]]
+    frame.to_csv(tmp_path / "AAA.csv", index=False)
+    config = RunConfig.model_validate({
+        "universe": {"symbols": ["AAA"]},
+        "data": {"source": "csv", "csv_dir": str(tmp_path), "start": "2021-03-01", "end": "2021-03-31"},
+    })
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [watchlist, bars], instance=instance, resources=resources(home, BarSourceResource()),
+            run_config=dagster_run_config(config), tags=range_tags(date(2021, 3, 1), date(2021, 3, 31)), raise_on_error=False,
+        )
+        assert not result.success
+        message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
+        assert "bars check coverage failed" in message and "AAA" in message and "2021-03-10" in message
+        checks = {e.event_specific_data.check_name: e.event_specific_data.passed for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+        assert checks["coverage"] is False and checks["stale"] is True

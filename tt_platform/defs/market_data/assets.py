@@ -7,7 +7,7 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from tt_platform.defs.market_data.checks import BAR_CHECK_SPECS, bar_check_results
+from tt_platform.defs.market_data.checks import BAR_CHECK_SPECS, BLOCKING, bar_check_results
 from tt_platform.defs.market_data.partitions import BAR_PARTITIONS, month_days
 from tt_platform.defs.market_data.resources import BarSourceResource, MarketClockResource
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
@@ -79,7 +79,16 @@ def bars(
     last_day = min(month_days(keys[-1])[1], last_session)
     if first_day <= last_day:
         label = f"{keys[0]}..{keys[-1]}"
-        yield from bar_check_results(engine, config.data, universe, first_day, last_day, _life(engine, universe), label)
+        failed = []
+        for check in bar_check_results(engine, config.data, universe, first_day, last_day, _life(engine, universe), label):
+            if not check.passed and check.check_name in BLOCKING:
+                failed.append(check)
+            yield check
+        if failed:
+            # blocking: features and training must not run on these bars; the run's last line
+            # says which check failed for which symbol (Dagster's own message names only the check)
+            more = f" (and {len(failed) - 1} more failed checks)" if len(failed) > 1 else ""
+            raise dg.Failure(description=f"bars check {failed[0].check_name} failed: {failed[0].description}{more}")
     else:
         for spec in BAR_CHECK_SPECS:
             yield dg.AssetCheckResult(check_name=spec.name, passed=True, metadata={"note": "no completed session in these months yet"})
