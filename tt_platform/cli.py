@@ -18,7 +18,42 @@ from tt_platform.settings import get_settings, mask_url_password
 # Dagster marks backfill policies as beta; the warning says nothing a user of tt can act on
 warnings.filterwarnings("ignore", message=".*is currently in beta.*")
 
-app = typer.Typer(add_completion=False, help="tt-platform: RL trading on Interactive Brokers, orchestrated by Dagster.")
+
+
+class _App(typer.Typer):
+    """The ``tt`` command. An error nobody anticipated ends with one line naming it and the file
+    holding its full trace, never with a traceback on the terminal."""
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        try:
+            return typer.main.get_command(self)(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the last resort for the terminal
+            trace = _write_trace(exc)
+            where = f"; full trace in {trace}" if trace else ""
+            first = " ".join(str(exc).split()) or "no message"
+            typer.secho(f"tt: unexpected {type(exc).__name__}: {first[:500]}{where}", fg=typer.colors.RED, err=True)
+            sys.exit(1)
+
+
+def _write_trace(exc: BaseException) -> Path | None:
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    for folder in (os.environ.get("TT_HOME"), str(Path.cwd() / ".tt_home"), tempfile.gettempdir()):
+        if not folder:
+            continue
+        path = Path(folder).expanduser() / "logs" / "tt-error.log"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return None
+
+
+app = _App(add_completion=False, help="tt-platform: RL trading on Interactive Brokers, orchestrated by Dagster.")
 
 ConfigOption = typer.Option(None, "--config", "-c", help="Run config YAML (defaults: the built-in demo config).")
 ModeOption = typer.Option(None, "--mode", help="backtest | paper | live")
@@ -42,11 +77,28 @@ def _resolve_config(config: Optional[Path], overrides: dict) -> tuple[RunConfig,
         _fail(str(exc))
 
 
+def _database_url() -> str:
+    """The platform database's URL once a connection to it has been opened; otherwise exit with
+    one line naming host, port and database (never the password)."""
+    from tt_platform.store.embedded import EmbeddedPostgresError
+    from tt_platform.store.engine import StoreConfigError, check_connection, database_url
+
+    try:
+        url = database_url(get_settings())
+        check_connection(url)
+    except StoreConfigError as exc:
+        _fail(str(exc))
+    except EmbeddedPostgresError as exc:
+        _fail(str(exc).strip().splitlines()[0])
+    return url
+
+
 def _run_assets(selection: list[str], config_path: Optional[Path], overrides: dict, *, with_partitions: bool, **execution: object) -> dict:
     from dagster import DagsterInvalidConfigError
 
     from tt_platform.orchestration import WorkspaceError, run_selection
 
+    _database_url()
     try:
         return run_selection(
             selection,
@@ -134,7 +186,13 @@ def _print_outcome(outcome: dict) -> None:
     if not outcome["success"]:
         # the last line: the root cause, with the run to look up in the UI
         verb = "was canceled" if outcome.get("status") == "CANCELED" else "failed"
-        typer.secho(f"run {outcome['run_id']} {verb}: {outcome.get('error')}", fg=typer.colors.RED, err=True)
+        run_id = outcome["run_id"]
+        logs = f"; step output in {outcome['compute_logs']}" if outcome.get("compute_logs") else ""
+        typer.secho(
+            f"run {run_id} {verb}: {outcome.get('error')} (full log: `tt ui` -> Runs -> {run_id[:8]}{logs})",
+            fg=typer.colors.RED,
+            err=True,
+        )
         raise typer.Exit(code=1)
 
 
@@ -261,13 +319,21 @@ def corporate_actions(
     symbol: Optional[str] = typer.Option(None, "--symbol", help="Symbol of the file (required for lean)."),
 ) -> None:
     """Load splits and dividends into tt_corporate_actions (used when data.adjusted is true)."""
-    from tt_platform.pipeline.corporate_actions import import_actions
     from tt_platform.pipeline.store_access import open_store
+
+    from tt_platform.pipeline.corporate_actions import read_actions_file, store_actions
 
     if not path.is_file():
         _fail(f"{path}: file not found")
     try:
-        actions = import_actions(open_store(get_settings()), path, fmt, symbol)
+        actions = read_actions_file(path, fmt, symbol)
+    except ValueError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{path}: cannot read the file: {exc.strerror or exc}")
+    _database_url()
+    try:
+        actions = store_actions(open_store(get_settings()), actions, path, fmt)
     except ValueError as exc:
         _fail(str(exc))
     counts = actions.groupby(["symbol", "action_type"]).size()
@@ -304,9 +370,13 @@ def launch_config(
 
 @app.command()
 def info() -> None:
-    """Show the platform settings in effect (secrets masked)."""
+    """Show the platform settings in effect (secrets masked), then check that the database answers."""
     for key, value in get_settings().safe_dump().items():
         typer.echo(f"{key}={value}")
+    from tt_platform.store.engine import server_location
+
+    location = server_location(_database_url())
+    typer.echo(f"database: connected to PostgreSQL at {location}")
 
 
 @app.command()
@@ -314,6 +384,7 @@ def ui(port: int = typer.Option(3000, "--port")) -> None:
     """Start the Dagster UI (webserver and daemon) on this machine's embedded or configured storage."""
     from tt_platform.runtime import prepare_dagster
 
+    _database_url()
     try:
         env = prepare_dagster(get_settings())
     except FileNotFoundError as exc:

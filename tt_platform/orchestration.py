@@ -73,6 +73,7 @@ from dagster._utils.error import SerializableErrorInfo
 from tt_platform.config.run_config import load_run_config
 from tt_platform.defs.market_data.partitions import range_tags
 from tt_platform.defs.platform.resources import dagster_run_config
+from tt_platform.pipeline.recovery import mark_abandoned_runs, run_worker_tags
 from tt_platform.runtime import prepare_dagster, workspace_file
 from tt_platform.settings import get_settings
 
@@ -199,15 +200,23 @@ def one_line(message: str) -> str:
     return "; ".join(line.strip() for line in message.strip().splitlines() if line.strip())
 
 
+# errors whose message already names the file and line (or host) concerned: shown without class
+SELF_EXPLAINING_ERRORS = {"ImportFormatError", "StoreConnectionError", "StoreConfigError", "CheckpointError", "IBConnectionLost"}
+
+
 def error_message(error: SerializableErrorInfo) -> str:
     """The root cause's message on one line. A ``dagster.Failure`` is a step reporting failure on
-    purpose: its description is the message; other errors keep their class name."""
+    purpose: its description is the message; errors whose message names the file or host
+    concerned (``SELF_EXPLAINING_ERRORS``) are shown as their message; other errors keep their
+    class name."""
     cause = root_cause(error)
     if cause.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
         return "interrupted (terminated from the UI, or Ctrl-C)"
     message = one_line(cause.message)
     prefix, _, rest = message.partition(": ")
     if cause.cls_name == "Failure" and prefix.endswith("Failure"):
+        return rest or message
+    if cause.cls_name in SELF_EXPLAINING_ERRORS and prefix.rsplit(".", 1)[-1] == cause.cls_name:
         return rest or message
     if "." in prefix and " " not in prefix:  # a qualified class name: keep the class only
         return f"{prefix.rsplit('.', 1)[-1]}: {rest}"
@@ -344,7 +353,15 @@ def run_outcome(instance: dg.DagsterInstance, run_id: str) -> dict:
     }
     if not outcome["success"]:
         outcome["error"] = failure_reason(records)
+        outcome["compute_logs"] = compute_log_folder(instance, run_id)
     return outcome
+
+
+def compute_log_folder(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """Where the run's captured step output is kept on this machine (local compute logs), if
+    anywhere."""
+    base_dir = getattr(instance.compute_log_manager, "_base_dir", None)
+    return str(Path(base_dir) / run_id) if base_dir else None
 
 
 def run_selection(
@@ -358,9 +375,11 @@ def run_selection(
     progress: bool = False,
     on_event: EventCallback | None = None,
     workspace: Path | None = None,
+    notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> dict:
     """Run ``selection`` (asset names, or ["*"]) of the main job as a run of the workspace's code
-    location; return its outcome (see ``run_outcome``).
+    location; return its outcome (see ``run_outcome``). ``notice`` receives one line per run a
+    killed ``tt`` left behind and that is now marked failed.
 
     ``with_partitions``: the run covers every month of ``data.start..data.end`` in one run.
     """
@@ -371,13 +390,18 @@ def run_selection(
             f"data.start {config.data.start} is before the first partition month {settings.partition_start}; "
             "set TT_PARTITION_START earlier"
         )
-    tags = {"tt/config_hash": config.config_hash, "tt/mode": config.mode.value}
+    # host and pid of this process, which executes the run: a later tt can tell a run whose
+    # process was killed from one still going
+    tags = {"tt/config_hash": config.config_hash, "tt/mode": config.mode.value} | run_worker_tags()
     if with_partitions:
         tags |= range_tags(config.data.start, config.data.end)
     run_config = dagster_run_config(config, resume_checkpoint=resume_checkpoint, progress=progress)
     asset_selection = None if selection == ["*"] else {dg.AssetKey(name) for name in selection}
 
     with _instance(instance, settings) as active:
+        # runs (and MLflow runs) left STARTED by a killed tt on this machine are marked failed
+        for line in mark_abandoned_runs(active, settings.mlflow_uri):
+            notice(line)
         location = load_code_location(workspace)
         run_id = execute_recorded_run(
             location,

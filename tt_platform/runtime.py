@@ -8,12 +8,24 @@ environment.
 
 ``workspace_file`` is the workspace the webserver loads (``tt ui``) and whose code location ``tt``
 records its runs under.
+
+Plain Dagster commands run from the repository root (``dagster dev``, ``dagster job launch``,
+``dagster definitions validate``) read the same dagster.yaml without ``tt`` having set anything:
+its ``instance_class`` is ``PlatformInstance``, whose configuration hook fills in the variables
+dagster.yaml reads (from TT_HOME, starting the embedded PostgreSQL when TT_DB_URL is unset)
+before Dagster resolves them. Variables already set still win, so a deployment that sets them
+(docker-compose) is unaffected.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+from typing import Any
+
+from dagster import DagsterInstance
 
 from tt_platform.settings import PlatformSettings
 from tt_platform.store.engine import database_url
@@ -47,7 +59,7 @@ def workspace_file() -> Path:
 PLANNED_EVENTS_FLAG = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 
 
-def dagster_environment(settings: PlatformSettings) -> dict[str, str]:
+def dagster_environment(settings: PlatformSettings, *, with_dagster_home: bool = True) -> dict[str, str]:
     """The variables dagster.yaml reads, for this process and the ones it starts. Values already
     in the environment win (a deployment may keep Dagster's storage in its own database)."""
     state = settings.home / "dagster"
@@ -57,7 +69,7 @@ def dagster_environment(settings: PlatformSettings) -> dict[str, str]:
         # key, and not waiting for each commit's fsync makes long backfills much faster
         dagster_url += ("&" if "?" in dagster_url else "?") + "options=-csynchronous_commit%3Doff"
     derived = {
-        "DAGSTER_HOME": str(dagster_home()),
+        **({"DAGSTER_HOME": str(dagster_home())} if with_dagster_home else {}),
         "TT_HOME": str(settings.home),
         "TT_DAGSTER_PG_URL": dagster_url,
         "TT_DAGSTER_STORAGE": str(state / "storage"),
@@ -75,3 +87,59 @@ def prepare_dagster(settings: PlatformSettings) -> dict[str, str]:
         Path(folder).mkdir(parents=True, exist_ok=True)
     os.environ.update(env)
     return env
+
+
+# what dagster.yaml reads from the environment
+INSTANCE_VARIABLES = ("TT_DAGSTER_PG_URL", "TT_DAGSTER_STORAGE", "TT_DAGSTER_COMPUTE_LOGS")
+
+
+class PlatformSetupError(RuntimeError):
+    """The environment dagster.yaml needs cannot be derived; the message says what to fix."""
+
+
+def ensure_instance_environment() -> None:
+    """Fill in the variables dagster.yaml reads that are not set yet, the way ``tt`` does
+    (``dagster_environment``), for a Dagster command started without ``tt``."""
+    if all(os.environ.get(name) for name in INSTANCE_VARIABLES):
+        return
+    from tt_platform.settings import get_settings
+    from tt_platform.store.embedded import EmbeddedPostgresError
+    from tt_platform.store.engine import StoreConfigError, check_connection
+
+    try:
+        settings = get_settings()
+        env = dagster_environment(settings, with_dagster_home=False)
+        if not os.environ.get("TT_DAGSTER_PG_URL"):
+            check_connection(env["TT_DAGSTER_PG_URL"])
+        for folder in (env["TT_DAGSTER_STORAGE"], env["TT_DAGSTER_COMPUTE_LOGS"]):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+    except (StoreConfigError, EmbeddedPostgresError, OSError, ValueError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PlatformSetupError(
+            f"tt-platform's Dagster instance: {first_line} (set TT_DAGSTER_PG_URL, or fix TT_DB_URL / TT_HOME; "
+            "`tt info` checks the settings)"
+        ) from None
+    for key, value in env.items():
+        os.environ.setdefault(key, value)
+
+
+class PlatformInstance(DagsterInstance):
+    """Dagster's instance for dagster.yaml's ``instance_class``: behaves exactly like
+    ``DagsterInstance``; Dagster calls ``config_schema`` while reading dagster.yaml, before it
+    resolves the ``env:`` values, which is where the platform's defaults are filled in."""
+
+    @classmethod
+    def config_schema(cls) -> dict[str, Any]:
+        try:
+            ensure_instance_environment()
+        except PlatformSetupError as err:
+            # one line for the person at the terminal instead of a long traceback
+            print(err, file=sys.stderr)
+            raise SystemExit(2) from None
+        return {}
+
+    @staticmethod
+    def config_defaults(base_dir: str):
+        from dagster._core.instance.ref import InstanceRef
+
+        return InstanceRef.config_defaults(base_dir)

@@ -13,6 +13,10 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# symbols a run may trade (inline ``universe.symbols`` or a watchlist file) unless
+# TT_MAX_UNIVERSE says otherwise
+DEFAULT_MAX_UNIVERSE = 2_000
+
 
 def default_home() -> Path:
     return Path.cwd() / ".tt_home"
@@ -33,6 +37,8 @@ class PlatformSettings(BaseSettings):
     # first month of the bars and features partitions (YYYY-MM); the demo's history starts here.
     # Longer histories set it earlier: months cost nothing per symbol (240 keys for 20 years).
     partition_start: str = Field(default="2019-01", alias="TT_PARTITION_START")
+    # the most symbols one universe may hold; a bigger run config or watchlist is refused
+    max_universe: int = Field(default=DEFAULT_MAX_UNIVERSE, ge=1, alias="TT_MAX_UNIVERSE")
 
     @property
     def home(self) -> Path:
@@ -68,6 +74,7 @@ class PlatformSettings(BaseSettings):
             "IB_CLIENT_ID": str(self.ib_client_id),
             "IB_ACCOUNT": "***" if self.ib_account else "",
             "MLFLOW_TRACKING_URI": mask_url_password(self.mlflow_uri),
+            "TT_MAX_UNIVERSE": str(self.max_universe),
         }
 
 
@@ -83,3 +90,8 @@ def mask_url_password(url: str) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> PlatformSettings:
     return PlatformSettings()
+
+
+def max_universe() -> int:
+    """The most symbols a universe may hold (TT_MAX_UNIVERSE, default ``DEFAULT_MAX_UNIVERSE``)."""
+    return get_settings().max_universe

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class EnvConfig(BaseModel):
     """Trading environment: episode, money and costs, risk, components, reward and stopper."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # episode
     window_size: int = Field(20, ge=1, le=1024, description="bars of features per observation")
@@ -27,7 +27,7 @@ class EnvConfig(BaseModel):
                           "starts at its own cut)")
 
     # money, costs and execution
-    initial_cash: float = Field(100_000.0, gt=0, description="starting capital")
+    initial_cash: float = Field(100_000.0, gt=0, le=1e12, description="starting capital")
     commission_bps: float = Field(1.0, ge=0, le=500, description="commission, bps of notional")
     slippage_bps: float = Field(2.0, ge=0, le=500, description="slippage, bps of notional")
     min_commission: float = Field(0.0, ge=0, description="minimum commission per order")

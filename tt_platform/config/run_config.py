@@ -11,13 +11,24 @@ and the problem (``run.yaml: env.window_size: Input should be greater than or eq
 
 ``data.end`` may be omitted: it then means the last completed exchange session, resolved when
 the config is validated. An ``end`` after that session is clamped to it and the clamp is noted
-in ``RunConfig.notes``, so no bar is ever asked for in the future.
+in ``RunConfig.notes``, so no bar is ever asked for in the future. A ``start`` after that
+session (or after ``end``) is refused, naming both dates.
+
+Dates are calendar dates written ``YYYY-MM-DD`` (quoted or not); a number such as ``20200102``, a
+time of day or any other spelling is refused, wherever the value comes from.
+
+A YAML file is UTF-8 text; a key given twice in one mapping is an error naming the key and its
+line, at any depth. An empty file (or one holding only comments) is the defaults, like no file.
+A directory, a binary file or bytes that are not UTF-8 get one line naming the file and where
+the problem is. ``universe.symbols`` holds at most ``TT_MAX_UNIVERSE`` symbols (a platform
+setting, default 2,000); a watchlist file is held to the same limit when it is loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -36,7 +47,8 @@ from pydantic import (
 )
 
 from tt_platform.config.env import EnvConfig
-from tt_platform.config.training import TrainConfig, algo_env_problem
+from tt_platform.config.text import TextFileError, line_of_offset, read_text
+from tt_platform.config.training import SEED_LIMIT, TrainConfig, algo_env_problem
 from tt_platform.data.sources.factory import SOURCES
 
 INTERVALS = ("1d", "1h", "30min", "5min", "1min")
@@ -54,6 +66,54 @@ class RunConfigError(ValueError):
     """An invalid run configuration; the message names the source, key and problem."""
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A YAML mapping that gives the same key twice."""
+
+    def __init__(self, key: str, line: int, first_line: int) -> None:
+        super().__init__(f"duplicate key {key!r} (first at line {first_line})")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, at any depth (plain
+    YAML keeps the last one silently). Keys brought in by a merge (``<<: *defaults``) may be
+    overridden, as YAML intends."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._refuse_duplicate_keys(node, "", set())
+        return super().construct_document(node)
+
+    def _refuse_duplicate_keys(self, node: yaml.Node, path: str, visited: set[int]) -> None:
+        if id(node) in visited:  # an alias: checked where its anchor is
+            return
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first_lines: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                name = None
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    key = self.construct_object(key_node)
+                    name = f"{path}{key}"
+                    line = key_node.start_mark.line + 1
+                    if key in first_lines:
+                        raise DuplicateKeyError(name, line, first_lines[key])
+                    first_lines[key] = line
+                self._refuse_duplicate_keys(value_node, f"{name}." if name else path, visited)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._refuse_duplicate_keys(item, f"{path}{index}.", visited)
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        # an impossible date (2020-02-30) stays text, so the field it is given to names it
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", UniqueKeyLoader.construct_yaml_timestamp)
+
+
 class Mode(str, Enum):
     backtest = "backtest"
     paper = "paper"
@@ -61,7 +121,7 @@ class Mode(str, Enum):
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class UniverseConfig(StrictModel):
@@ -70,6 +130,33 @@ class UniverseConfig(StrictModel):
     symbols: list[str] = Field(default_factory=lambda: ["SPY", "QQQ", "IWM", "TLT", "GLD"],
                                description="traded symbols when no watchlist is given")
     watchlist: Path | None = Field(None, description="a watchlist CSV; when set it wins over symbols")
+
+    @field_validator("symbols")
+    @classmethod
+    def _universe_size(cls, symbols: list[str]) -> list[str]:
+        from tt_platform.data.watchlist import universe_size_problem
+
+        problem = universe_size_problem(len({symbol.strip().upper() for symbol in symbols}))
+        if problem:
+            raise ValueError(problem)
+        return symbols
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def date_only(value: Any) -> date | None:
+    """A date field's value as a ``date``: a ``date`` (not a datetime) or a ``YYYY-MM-DD``
+    string. Anything else (a number such as 20200102, a time of day) is a ``ValueError``."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"expected a date YYYY-MM-DD, got {value.strip()} ({exc})") from None
+    shown = repr(value) if isinstance(value, str) and not value.strip() else value
+    raise ValueError(f"expected a date YYYY-MM-DD, got {shown}")
 
 
 class DataConfig(StrictModel):
@@ -85,13 +172,20 @@ class DataConfig(StrictModel):
     csv_dir: Path | None = Field(None, description="for source=csv: one <SYMBOL>.csv per symbol")
     adjusted: bool = Field(False, description="split- and dividend-adjusted prices")
     missing_bars: Literal["skip", "ffill"] = "skip"
-    seed: int = Field(7, description="synthetic source only")
+    seed: int = Field(7, ge=0, lt=SEED_LIMIT, description="synthetic source only")
 
     # ``end`` as written (None: omitted) and what resolving it did
     _requested_end: date | None = PrivateAttr(None)
     _last_session: date | None = PrivateAttr(None)  # what it resolved against
     _resolved: bool = PrivateAttr(False)
     _notes: tuple[str, ...] = PrivateAttr(())
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date_only(cls, value: Any, info: ValidationInfo) -> date | None:
+        if value is None and info.field_name == "start":
+            raise ValueError("expected a date YYYY-MM-DD, got null")
+        return date_only(value)
 
     @model_validator(mode="after")
     def _resolve_end(self, info: ValidationInfo) -> DataConfig:
@@ -111,9 +205,13 @@ class DataConfig(StrictModel):
             notes.append(f"data.end {requested} is after the last completed session; using {last}")
         else:
             end = requested
-        if end < self.start:
-            why = "" if end == requested else " (the last completed session)"
-            raise ValueError(f"end {end}{why} is before start {self.start}")
+        if requested is not None and requested < self.start:
+            raise ValueError(f"end {requested} is before start {self.start}")
+        if last < self.start:
+            if requested is None:
+                raise ValueError(f"end {last} (the last completed session) is before start {self.start}")
+            raise ValueError(f"start {self.start} is after the last completed session {last} "
+                             f"(end {requested} is clamped to it)")
         if self.source == "csv" and self.csv_dir is None:
             raise ValueError("source 'csv' needs csv_dir")
         # the model is frozen to its users; resolving ``end`` is part of building it
@@ -305,22 +403,36 @@ def parse_run_config(data: Any, source: str = "config", *, as_of: AsOf = None,
 
 def load_run_config(path: str | Path | None, *, as_of: AsOf = None,
                     last_session: date | None = None) -> RunConfig:
-    """Load a YAML run config; ``None`` gives the defaults (the demo).
+    """Load a YAML run config; ``None`` gives the defaults (the demo), and so does an empty
+    file (or one holding only comments).
 
     Relative paths in the file (``universe.watchlist``, ``data.csv_dir``) mean: next to it;
-    ``as_of`` / ``last_session``: see ``parse_run_config``.
+    ``as_of`` / ``last_session``: see ``parse_run_config``. A missing file, a directory, a file
+    that is not UTF-8 text, invalid YAML or a duplicate key is a one-line ``RunConfigError``
+    naming the file (and the line).
     """
     if path is None:
         return parse_run_config({}, source="defaults", as_of=as_of, last_session=last_session)
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise RunConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = read_text(path)
+    except TextFileError as exc:
+        raise RunConfigError(f"{path}: {exc}") from None
+    try:
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except DuplicateKeyError as exc:
+        raise RunConfigError(f"{path}: line {exc.line}: {exc}") from None
+    except yaml.reader.ReaderError as exc:
+        raise RunConfigError(f"{path}: line {line_of_offset(text, exc.position)}: invalid YAML "
+                             f"(character U+{exc.character:04X} is not allowed)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(parse)"
         raise RunConfigError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    except (ValueError, TypeError, RecursionError) as exc:  # a value PyYAML cannot construct
+        raise RunConfigError(f"{path}: invalid YAML ({exc})") from None
     if isinstance(data, dict):
         data = _resolve_relative_paths(data, path.parent)
     return parse_run_config(data, source=str(path), as_of=as_of, last_session=last_session)

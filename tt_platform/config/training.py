@@ -11,17 +11,23 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
+# seeds numpy, torch and SB3 accept: 0 <= seed < 2**32
+SEED_LIMIT = 2**32
+MAX_TOTAL_TIMESTEPS = 1_000_000_000
+
 
 class TrainConfig(BaseModel):
     """Policy training: algorithm, SB3 hyperparameters, features and runtime."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     algo: Literal["ppo", "a2c", "sac"] = "ppo"
-    total_timesteps: int = Field(4096, ge=1, description="total env steps, counted across envs; "
+    total_timesteps: int = Field(4096, ge=1, le=MAX_TOTAL_TIMESTEPS,
+                                 description="total env steps, counted across envs; "
                                  "on resume, training continues until this total")
     n_envs: int = Field(2, ge=1, le=64, description="DummyVecEnv copies, seeds seed..seed+n-1")
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=SEED_LIMIT, description="random seed of the policy and the "
+                      "first env (numpy and torch take 0 <= seed < 2**32)")
     feature_set: Literal["basic", "full"] = Field("basic", description="features the policy observes")
     policy: str = Field("MlpPolicy", description="SB3 policy class name")
     net_arch: list[PositiveInt] = Field(default_factory=lambda: [64, 64],
@@ -48,12 +54,16 @@ class TrainConfig(BaseModel):
                                "collapse under CPU contention")
     device: Literal["cpu"] = "cpu"
     checkpoint_every: int | None = Field(None, ge=1, description="env steps between checkpoints; "
-                                         "null: only at the end")
+                                         "null: every tenth of the run, at most every 2048 steps")
     eval_episode: bool = Field(True, description="deterministic rollout over the training data "
                                "after training, for the final metrics")
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
+        if self.seed + self.n_envs - 1 >= SEED_LIMIT:
+            raise ValueError(
+                f"seed {self.seed} with n_envs {self.n_envs} seeds envs up to "
+                f"{self.seed + self.n_envs - 1}, past the largest seed {SEED_LIMIT - 1} (2**32 - 1)")
         if self.algo == "ppo" and self.n_steps * self.n_envs < self.batch_size:
             raise ValueError(
                 f"n_steps x n_envs ({self.n_steps * self.n_envs}) must be >= batch_size "

@@ -1,5 +1,8 @@
 """Watchlist CSV loading: dedupe, uppercase, validate, and a snapshot hash.
 
+A universe holds at most ``TT_MAX_UNIVERSE`` symbols (a platform setting, default 2,000); a
+bigger watchlist is refused with its count and the setting named.
+
 The snapshot hash identifies the exact universe a run used; it is stored in tt_watchlist_version
 and carried by every downstream artifact so a policy can be traced to its universe.
 """
@@ -57,8 +60,23 @@ def _validate_symbol(raw: str, where: str) -> str:
     return symbol
 
 
-def parse_watchlist(text: str, source: str = "inline") -> Watchlist:
-    """Parse CSV text with a ``symbol`` (or ``ticker``) column, or one symbol per line."""
+def universe_size_problem(count: int, limit: int | None = None) -> str | None:
+    """Why a universe of ``count`` symbols is too big (None: it is not); ``limit`` defaults to
+    the TT_MAX_UNIVERSE setting."""
+    if limit is None:
+        from tt_platform.settings import max_universe
+
+        limit = max_universe()
+    if count <= limit:
+        return None
+    return f"{count:,} symbols exceed the universe limit of {limit:,} (set TT_MAX_UNIVERSE to change it)"
+
+
+def parse_watchlist(text: str, source: str = "inline", *, max_symbols: int | None = None) -> Watchlist:
+    """Parse CSV text with a ``symbol`` (or ``ticker``) column, or one symbol per line.
+
+    More distinct symbols than ``max_symbols`` (default: the TT_MAX_UNIVERSE setting) is an error.
+    """
     # comments and blank lines may come before the header, so drop them before looking for it
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip() and not line.lstrip().startswith("#")]
     rows = [(n, row) for n, row in zip((n for n, _ in lines), csv.reader(io.StringIO("\n".join(line for _, line in lines))))]
@@ -99,19 +117,27 @@ def parse_watchlist(text: str, source: str = "inline") -> Watchlist:
         seen[symbol] = entry
     if not seen:
         raise WatchlistError(f"{source}: watchlist has no symbols")
+    too_big = universe_size_problem(len(seen), max_symbols)
+    if too_big:
+        raise WatchlistError(f"{source}: {too_big}")
     return Watchlist(entries=tuple(seen.values()), source=source, duplicates_dropped=tuple(dropped))
 
 
-def load_watchlist(path: str | Path) -> Watchlist:
+def load_watchlist(path: str | Path, *, max_symbols: int | None = None) -> Watchlist:
+    """Load a watchlist CSV; a missing, unreadable, binary or non-UTF-8 file is a one-line
+    ``WatchlistError`` naming the file (and the line and byte offset of a bad byte)."""
+    from tt_platform.config.text import TextFileError, read_text
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise WatchlistError(f"{path}: watchlist file not found")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise WatchlistError(f"{path}: not UTF-8 text ({exc.reason})") from exc
-    return parse_watchlist(text, source=str(path))
+        text = read_text(path)
+    except TextFileError as exc:
+        raise WatchlistError(f"{path}: {exc}") from None
+    return parse_watchlist(text, source=str(path), max_symbols=max_symbols)
 
 
-def watchlist_from_symbols(symbols: list[str] | tuple[str, ...], source: str = "inline") -> Watchlist:
-    return parse_watchlist("\n".join(symbols), source=source)
+def watchlist_from_symbols(symbols: list[str] | tuple[str, ...], source: str = "inline", *,
+                           max_symbols: int | None = None) -> Watchlist:
+    return parse_watchlist("\n".join(symbols), source=source, max_symbols=max_symbols)

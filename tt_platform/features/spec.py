@@ -126,8 +126,13 @@ class FeatureSet(BaseModel):
 
     @classmethod
     def from_yaml(cls, text: str, origin: str = "feature set YAML") -> FeatureSet:
+        from tt_platform.config.run_config import DuplicateKeyError, UniqueKeyLoader
+
         try:
-            data = yaml.safe_load(text)
+            # a key given twice is refused, as in run configs: silently keeping the last hides typos
+            data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        except DuplicateKeyError as exc:
+            raise FeatureConfigError(f"{origin}: {exc}") from None
         except yaml.YAMLError as exc:
             raise FeatureConfigError(f"{origin}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict):

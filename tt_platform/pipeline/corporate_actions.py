@@ -14,14 +14,37 @@ from tt_platform.data.corporate_actions import (
     consolidate_actions,
     read_actions_csv,
 )
-from tt_platform.data.importers import read_quandl_wiki_table, read_zipline_csvdir_table
+from tt_platform.data.importers import ImportFormatError, read_quandl_wiki_table, read_zipline_csvdir_table
+from tt_platform.data.importers.errors import check_text_file, not_text_error
 from tt_platform.store.corporate_actions import write_corporate_actions
 
 FORMATS = ("csv", "quandl", "zipline", "lean")
 
 
+EXPECTED = {
+    "csv": "a CSV of split and dividend events",
+    "quandl": "a Quandl WIKI prices table",
+    "zipline": "a zipline csvdir file",
+    "lean": "a Lean factor file",
+}
+
+
 def read_actions_file(path: Path, fmt: str, symbol: str | None = None) -> pd.DataFrame:
-    """The events of one file, one row per (symbol, ex_date, action_type)."""
+    """The events of one file, one row per (symbol, ex_date, action_type).
+
+    A file that is not what ``fmt`` expects raises ``ImportFormatError`` (a ``ValueError``)
+    naming the file: binary data, bytes that are not UTF-8, a table pandas cannot parse."""
+    expected = EXPECTED.get(fmt, "a text file")
+    try:
+        check_text_file(path, expected)
+        return _read_actions_file(path, fmt, symbol)
+    except UnicodeDecodeError:
+        raise not_text_error(path, expected) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ImportFormatError(path, None, f"not {expected}: {' '.join(str(err).split())}") from None
+
+
+def _read_actions_file(path: Path, fmt: str, symbol: str | None) -> pd.DataFrame:
     if fmt == "csv":
         actions = read_actions_csv(path)
     elif fmt == "quandl":
@@ -39,6 +62,11 @@ def read_actions_file(path: Path, fmt: str, symbol: str | None = None) -> pd.Dat
 
 
 def import_actions(engine: Engine, path: Path, fmt: str, symbol: str | None = None) -> pd.DataFrame:
-    actions = read_actions_file(path, fmt, symbol).assign(source=f"{fmt}:{path.name}")
+    return store_actions(engine, read_actions_file(path, fmt, symbol), path, fmt)
+
+
+def store_actions(engine: Engine, actions: pd.DataFrame, path: Path, fmt: str) -> pd.DataFrame:
+    """Write the events read from ``path`` (as ``fmt``), recording where they came from."""
+    actions = actions.assign(source=f"{fmt}:{path.name}")
     write_corporate_actions(engine, actions)
     return actions

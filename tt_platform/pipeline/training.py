@@ -26,7 +26,7 @@ from tt_platform.store.policies import get_policy, list_policies, register_polic
 from tt_platform.training.tracking import MlflowTracker
 from tt_platform.training.trainer import train_policy
 from tt_platform.store.episodes import write_episode
-from tt_platform.training.checkpoint import code_version
+from tt_platform.training.checkpoint import CHECKPOINTS_DIR, code_version
 from tt_platform.training.episodes import episode_frames
 
 
@@ -108,7 +108,11 @@ def train(
     watchlist_hash: str | None = None,
 ) -> PolicyRecord:
     """Train ``config.training`` on ``config.env`` over the in-sample bars of ``symbols`` (an
-    upstream watchlist snapshot; default: the config's universe) and register the policy."""
+    upstream watchlist snapshot; default: the config's universe) and register the policy.
+
+    Checkpoints go to ``<artifacts>/policies/<policy_id>/checkpoints/step-N/`` as training goes.
+    ``resume_checkpoint`` may be a policy folder, its ``checkpoints/`` folder, a step folder or
+    a ``model.zip``; training continues from the newest complete checkpoint there."""
     loaded = load_market(engine, config, symbols=symbols, watchlist_hash=watchlist_hash)
     cut = split_index(loaded.market, config.evaluation.test_fraction)
     train_market = loaded.market.take(slice(0, cut))
@@ -136,7 +140,7 @@ def train(
         config.env,
         config.training,
         tracker=tracker,
-        checkpoint_dir=policy_dir,
+        checkpoint_dir=policy_dir / CHECKPOINTS_DIR,
         resume_checkpoint=resume_checkpoint,
         progress=progress,
         lineage=lineage,

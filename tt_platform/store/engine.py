@@ -40,6 +40,73 @@ class StoreConfigError(ValueError):
     """A database URL or setting the store cannot use; the message never contains the password."""
 
 
+class StoreConnectionError(StoreConfigError):
+    """The database cannot be reached: the message names host, port and database in one line
+    (``cannot connect to PostgreSQL at 127.0.0.1:5999, database 'nope': connection refused``)."""
+
+
+# libpq's wording -> the reason shown to the user (first match wins)
+_CONNECT_REASONS = (
+    ("connection refused", "connection refused"),
+    ("does not exist", "no such database"),
+    ("password authentication failed", "password authentication failed for user {user!r}"),
+    ("no password supplied", "the server wants a password for user {user!r}"),
+    ("could not translate host name", "unknown host"),
+    ("name or service not known", "unknown host"),
+    ("timeout expired", "timed out"),
+    ("no such file or directory", "no server listening on that socket"),
+    ("role", "no such user {user!r}"),
+)
+
+
+def server_location(url: str | URL) -> str:
+    """Where ``url`` points, without user or password: ``host:port, database 'name'``."""
+    parsed = normalize_url(url)
+    host = parsed.host or parsed.query.get("host") or "localhost"
+    if isinstance(host, tuple):
+        host = ",".join(host)
+    where = host if str(host).startswith("/") else f"{host}:{parsed.port or 5432}"
+    return f"{where}, database {parsed.database or parsed.username or 'postgres'!r}"
+
+
+def connection_failure(url: str | URL, error: BaseException) -> StoreConnectionError:
+    """``error`` (psycopg2 / SQLAlchemy OperationalError) as one line naming the server."""
+    parsed = normalize_url(url)
+    text = str(getattr(error, "orig", None) or error)
+    lowered = text.lower()
+    for needle, reason in _CONNECT_REASONS:
+        if needle in lowered:
+            break
+    else:
+        reason = " ".join(text.split()) or type(error).__name__
+        password = parsed.password
+        if password:
+            reason = reason.replace(str(password), "***")
+    return StoreConnectionError(
+        f"cannot connect to PostgreSQL at {server_location(parsed)}: {reason.format(user=parsed.username)}"
+    )
+
+
+def check_connection(url: str | URL, timeout_seconds: int = 5) -> None:
+    """Open and close one connection to ``url``; raise ``StoreConnectionError`` if that fails."""
+    import psycopg2
+
+    parsed = normalize_url(url)
+    params: dict[str, Any] = {
+        "host": parsed.host,
+        "port": parsed.port,
+        "dbname": parsed.database,
+        "user": parsed.username,
+        "password": parsed.password,
+        "connect_timeout": timeout_seconds,
+    }
+    params.update({k: v for k, v in parsed.query.items() if isinstance(v, str)})
+    try:
+        psycopg2.connect(**{k: v for k, v in params.items() if v is not None}).close()
+    except psycopg2.Error as err:
+        raise connection_failure(parsed, err) from None
+
+
 def safe_url(url: str | URL) -> str:
     """``url`` fit for logs and error messages: the password replaced by ``***``."""
     try:
@@ -153,5 +220,10 @@ def connect_store(settings: PlatformSettings | None = None, *, migrate: bool = T
         settings = get_settings()
     engine = create_store_engine(database_url(settings))
     if migrate:
-        ensure_schema(engine)
+        try:
+            ensure_schema(engine)
+        except sa.exc.OperationalError as err:
+            if "connection to server" in str(err.orig or err) or "could not translate host" in str(err.orig or err):
+                raise connection_failure(engine.url, err) from None
+            raise
     return engine

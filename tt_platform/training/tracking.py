@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -41,6 +43,15 @@ MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
 PARAM_BATCH = 100
 METRIC_BATCH = 1000
 DEFAULT_UI_URL = "http://localhost:5000"
+# the process that owns a run, so a run left RUNNING by a killed process can be recognised
+# (``tt_platform.pipeline.recovery``)
+PID_TAG = "tt.pid"
+HOST_TAG = "tt.host"
+
+
+def process_tags() -> dict[str, str]:
+    """This process's pid and host, as stored on every run it starts."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
 @dataclass(frozen=True)
@@ -149,7 +160,9 @@ class MlflowTracker:
     """``with tracker.start_run(run_name=...) as run:`` -- one run per training.
 
     ``tracking_uri`` None uses ``get_settings().mlflow_uri``. The run ends FINISHED, or FAILED
-    when the block raises (the exception propagates).
+    when the block raises (the exception propagates). Each run is tagged with the pid and host
+    of the process that started it (``tt.pid``, ``tt.host``), so that a run whose process died
+    without ending it can be marked FAILED later (``tt_platform.pipeline.recovery``).
     """
 
     def __init__(self, tracking_uri: str | None = None, experiment: str = "tt-platform", *,
@@ -210,7 +223,8 @@ class MlflowTracker:
                   ) -> Iterator[TrackedRun]:
         run = self.client.create_run(
             self.experiment_id, run_name=run_name,
-            tags={k: str(v) for k, v in (tags or {}).items() if not SECRET_KEY.search(k)})
+            tags={k: str(v) for k, v in (tags or {}).items() if not SECRET_KEY.search(k)}
+            | process_tags())
         handle = TrackedRun(self, run.info.run_id, self.experiment_id)
         try:
             yield handle

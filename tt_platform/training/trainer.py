@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,8 +26,10 @@ from tt_platform.training.checkpoint import (
     CheckpointError,
     algo_class,
     code_version,
-    load_checkpoint,
+    resolve_checkpoint,
     save_checkpoint,
+    step_folder_name,
+    write_latest,
 )
 from tt_platform.training.metrics import METRIC_NAMES, episode_metrics, record_metrics
 from tt_platform.training.tracking import MlflowTracker, TrackedRun
@@ -34,6 +37,19 @@ from tt_platform.training.tracking import MlflowTracker, TrackedRun
 log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"
+# ``checkpoint_every`` unset: a checkpoint every tenth of the run, but not more often than every
+# DEFAULT_MIN_CHECKPOINT_EVERY steps (a small run writes only its final checkpoint).
+DEFAULT_CHECKPOINTS_PER_RUN = 10
+DEFAULT_MIN_CHECKPOINT_EVERY = 2048
+
+
+def checkpoint_interval(config: TrainConfig) -> int:
+    """Env steps between periodic checkpoints: ``checkpoint_every``, or when unset a tenth of
+    ``total_timesteps`` and at least ``DEFAULT_MIN_CHECKPOINT_EVERY``."""
+    if config.checkpoint_every:
+        return int(config.checkpoint_every)
+    return max(DEFAULT_MIN_CHECKPOINT_EVERY,
+               math.ceil(config.total_timesteps / DEFAULT_CHECKPOINTS_PER_RUN))
 
 
 @dataclass(frozen=True)
@@ -115,7 +131,13 @@ class EpisodeMetricsCallback(BaseCallback):
 
 
 class PeriodicCheckpointCallback(BaseCallback):
-    """Saves a checkpoint every ``every`` env steps (counted across envs)."""
+    """Saves a checkpoint once at least ``every`` env steps (counted across envs) have passed
+    since the last one.
+
+    Checkpoints are taken at the start of a rollout, i.e. after the model has been updated on
+    every step it has collected so far: a checkpoint at k steps holds weights trained on exactly
+    k steps, so resuming from it loses no update.
+    """
 
     def __init__(self, every: int, save: Any) -> None:
         super().__init__()
@@ -126,10 +148,12 @@ class PeriodicCheckpointCallback(BaseCallback):
     def _on_training_start(self) -> None:
         self._next = (self.model.num_timesteps // self.every + 1) * self.every
 
-    def _on_step(self) -> bool:
+    def _on_rollout_start(self) -> None:
         if self.model.num_timesteps >= self._next:
             self.save(self.model)
-            self._next += self.every
+            self._next = (self.model.num_timesteps // self.every + 1) * self.every
+
+    def _on_step(self) -> bool:
         return True
 
 
@@ -167,6 +191,11 @@ def make_vec_env(market: MarketData, env_config: EnvConfig, train_config: TrainC
 
 def _check_resume(checkpoint: Checkpoint, market: MarketData, env_config: EnvConfig,
                   train_config: TrainConfig) -> None:
+    for name, stored, given in (("n_symbols", checkpoint.n_symbols, market.n_symbols),
+                                ("n_features", checkpoint.n_features, market.n_features)):
+        if stored is not None and stored != given:
+            raise CheckpointError(
+                f"{checkpoint.path}: trained on {name}={stored}, the market has {name}={given}")
     if checkpoint.algo != train_config.algo:
         raise CheckpointError(
             f"{checkpoint.path}: trained with algo {checkpoint.algo!r}, cannot resume as "
@@ -199,6 +228,12 @@ def train_policy(market: MarketData, env_config: EnvConfig, train_config: TrainC
     ``env_config`` and ``train_config`` are the run config's ``env`` and ``training`` sections;
     every setting in them reaches the env and the SB3 model, also when resuming.
 
+    Checkpoints go into ``checkpoint_dir`` as ``step-N`` folders (every
+    ``checkpoint_interval(train_config)`` steps and at the end), with ``LATEST`` naming the newest.
+    ``resume_checkpoint`` may be a policy folder, a checkpoint folder, a step folder or a
+    ``model.zip`` (see ``resolve_checkpoint``); a checkpoint that does not fit the market or the
+    configs raises ``CheckpointError`` naming the difference.
+
     ``train_config.total_timesteps`` is the total across resumes: resuming a checkpoint at k
     steps trains ``total - k`` more. ``lineage`` (watchlist hash, partitions, ...) goes into the
     checkpoint and the MLflow params; ``drift_baseline`` (``features.drift.feature_baseline``)
@@ -211,8 +246,9 @@ def train_policy(market: MarketData, env_config: EnvConfig, train_config: TrainC
         raise ValueError(problem)
     checkpoint_dir = Path(checkpoint_dir)
     lineage = dict(lineage or {})
-    resume = load_checkpoint(resume_checkpoint) if resume_checkpoint is not None else None
+    resume = resolve_checkpoint(resume_checkpoint) if resume_checkpoint is not None else None
     if resume is not None:
+        log.info("resuming from %s at %d steps", resume.path, resume.num_timesteps)
         _check_resume(resume, market, env_config, train_config)
         lineage.setdefault("resumed_from", str(resume.path))
     data_hash = market.data_hash()
@@ -249,24 +285,27 @@ def train_policy(market: MarketData, env_config: EnvConfig, train_config: TrainC
                     resume.model_path, env=vec_env, device=train_config.device,
                     **algo_kwargs(train_config))
             except ValueError as exc:  # SB3 refuses an env whose spaces differ
-                raise CheckpointError(f"{resume.path}: {exc}") from None
+                message = " ".join(str(exc).split())
+                raise CheckpointError(f"{resume.path}: {message}") from None
             model.set_random_seed(train_config.seed)
         else:
             model = build_model(train_config, vec_env)
 
-        def save(m: Any, name: str | None = None) -> Checkpoint:
-            return save_checkpoint(
-                m, checkpoint_dir / (name or f"step-{m.num_timesteps:010d}"),
-                env_config=env_config, train_config=train_config,
+        def save(m: Any) -> Checkpoint:
+            name = step_folder_name(m.num_timesteps)
+            saved = save_checkpoint(
+                m, checkpoint_dir / name, env_config=env_config, train_config=train_config,
                 feature_set_hash=market.feature_set_hash, data_snapshot_hash=data_hash,
-                lineage=lineage)
+                lineage=lineage, n_symbols=market.n_symbols, n_features=market.n_features)
+            write_latest(checkpoint_dir, name)
+            log.info("checkpoint %s", saved.path)
+            return saved
 
         episodes_cb = EpisodeMetricsCallback(
             run, initial_cash=env_config.initial_cash, periods_per_year=periods_per_year,
             leverage_cap=env_config.leverage_cap)
-        callbacks: list[BaseCallback] = [episodes_cb]
-        if train_config.checkpoint_every:
-            callbacks.append(PeriodicCheckpointCallback(train_config.checkpoint_every, save))
+        callbacks: list[BaseCallback] = [
+            episodes_cb, PeriodicCheckpointCallback(checkpoint_interval(train_config), save)]
         remaining = train_config.total_timesteps - (model.num_timesteps if resume else 0)
         started = time.perf_counter()
         if remaining > 0:

@@ -129,6 +129,8 @@ def test_tt_run_is_a_run_of_the_workspace_code_location(tmp_path, dagster_home):
         assert run.status == DagsterRunStatus.SUCCESS
         assert run.tags["tt/config_hash"] == load_run_config(config).config_hash
         assert run.tags["tt/mode"] == "backtest"
+        # the process that executed it, so a later tt can tell a killed run from a live one
+        assert run.tags["tt/pid"] == str(os.getpid()) and run.tags["tt/host"]
         assert run.tags["dagster/asset_partition_range_start"] == "2021-01"
         assert run.tags["dagster/asset_partition_range_end"] == "2021-02"
         assert run.asset_selection == {dg.AssetKey("watchlist"), dg.AssetKey("bars")}
@@ -237,3 +239,22 @@ def test_launchpad_launch_and_tt_record_the_same_config_hash(tmp_path, dagster_h
         hashes["tt"] = _watchlist_config_hash(instance, run.run_id)
 
     assert set(hashes.values()) == {config.config_hash}, hashes
+
+
+def test_a_run_left_started_by_a_killed_tt_is_marked_failed_by_the_next_tt(tmp_path, dagster_home):
+    from dagster._core.test_utils import create_run_for_test
+
+    from tt_platform.pipeline.recovery import PID_TAG, run_worker_tags
+
+    config = _platform_yaml(tmp_path)
+    with dg.DagsterInstance.get() as instance:
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        tags = run_worker_tags() | {PID_TAG: str(dead.pid)}
+
+        left = create_run_for_test(instance, job_name="main_job", tags=tags, status=DagsterRunStatus.STARTED)
+    result = _tt("ingest", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_run_by_id(left.run_id).status == DagsterRunStatus.FAILURE
+    assert left.run_id[:8] in result.output

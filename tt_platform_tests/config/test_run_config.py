@@ -265,3 +265,164 @@ def test_every_bar_source_is_accepted_and_none_changes_the_hash():
 def test_overrides_resolve_against_the_same_session(tmp_path):
     config = load_run_config(write(tmp_path, "data:\n  start: 2024-01-02\n"), as_of=BEFORE_CLOSE)
     assert config.with_overrides(**{"env.window_size": 9}).data.end == date(2024, 3, 7)
+
+
+# ----------------------------------------------------------------------------- duplicate keys
+
+
+def test_duplicate_top_level_key_is_an_error_naming_key_and_lines(tmp_path):
+    path = write(tmp_path, "name: x\ntraining:\n  seed: 1\nenv:\n  window_size: 3\n\ntraining:\n  seed: 2\n")
+    with pytest.raises(RunConfigError) as error:
+        load_run_config(path)
+    assert str(error.value) == f"{path}: line 7: duplicate key 'training' (first at line 2)"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("env:\n  window_size: 3\n  window_size: 4\n", "line 3: duplicate key 'env.window_size' (first at line 2)"),
+        ("universe:\n  symbols:\n    - {a: 1, a: 2}\n", "line 3: duplicate key 'universe.symbols.0.a' (first at line 3)"),
+        ("data:\n  start: 2020-01-02\n  seed: 1\n  start: 2020-01-03\n", "line 4: duplicate key 'data.start' (first at line 2)"),
+        ("training:\n  net_arch: [8]\n  'net_arch': [16]\n", "line 3: duplicate key 'training.net_arch' (first at line 2)"),
+    ],
+)
+def test_duplicate_keys_are_refused_at_every_nesting_level(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(RunConfigError) as error:
+        load_run_config(path)
+    assert str(error.value) == f"{path}: {expected}"
+
+
+def test_a_key_from_a_yaml_merge_may_be_overridden():
+    from tt_platform.config.run_config import UniqueKeyLoader
+
+    text = "base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  x: 3\n"
+    assert yaml.load(text, Loader=UniqueKeyLoader)["use"] == {"x": 3, "y": 2}
+
+
+# ----------------------------------------------------------------------------- unreadable files
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("name: café\n".encode("latin-1"), "line 1: not UTF-8 text (byte 0xe9 at offset 9)"),
+        (b"name: x\nmode: backtest\nenv: {}\n\xff\n", "line 4: not UTF-8 text (byte 0xff at offset 31)"),
+        ("name: x\n".encode("utf-16"), "line 1: not UTF-8 text (byte 0xff at offset 0; it looks like UTF-16 text)"),
+        (bytes(range(256)), "line 2: not UTF-8 text (byte 0x80 at offset 128)"),
+        (b"name: x\n\x00\x01\x02", "line 2: not a text file (NUL byte at offset 8; binary data or UTF-16/32 text)"),
+        (b"name: a\x07b\n", "line 1: invalid YAML (character U+0007 is not allowed)"),
+    ],
+)
+def test_a_config_that_is_not_utf8_text_is_one_line_naming_file_and_where(tmp_path, raw, expected):
+    path = tmp_path / "run.yaml"
+    path.write_bytes(raw)
+    with pytest.raises(RunConfigError) as error:
+        load_run_config(path)
+    assert str(error.value) == f"{path}: {expected}"
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+
+
+def test_a_utf8_byte_order_mark_is_allowed(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_bytes("\ufeffname: café\n".encode("utf-8"))
+    assert load_run_config(path).name == "café"
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n"])
+def test_an_empty_config_file_is_the_defaults(tmp_path, text):
+    config = load_run_config(write(tmp_path, text))
+    assert config == load_run_config(None)
+    assert config.config_hash == RunConfig().config_hash
+
+
+def test_a_directory_given_as_config_is_named_as_such(tmp_path):
+    with pytest.raises(RunConfigError) as error:
+        load_run_config(tmp_path)
+    assert str(error.value) == f"{tmp_path}: is a directory, not a file"
+
+
+def test_an_impossible_date_is_named_with_its_key_not_a_traceback(tmp_path):
+    path = write(tmp_path, "data:\n  start: 2020-02-30\n")
+    with pytest.raises(RunConfigError) as error:
+        load_run_config(path)
+    assert str(error.value) == f"{path}: data.start: expected a date YYYY-MM-DD, got 2020-02-30 (day is out of range for month)"
+
+
+def test_a_value_yaml_cannot_build_is_one_line(tmp_path):
+    path = write(tmp_path, "training:\n  seed: !!int abc\n")
+    with pytest.raises(RunConfigError, match=r"run.yaml: invalid YAML \(invalid literal for int"):
+        load_run_config(path)
+
+
+# ----------------------------------------------------------------------------- dates
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("data:\n  start: 20200102\n", "data.start: expected a date YYYY-MM-DD, got 20200102"),
+        ("data:\n  start: '20200102'\n", "data.start: expected a date YYYY-MM-DD, got 20200102"),
+        ("data:\n  start: 1577923200\n", "data.start: expected a date YYYY-MM-DD, got 1577923200"),
+        ("data:\n  start: 2020-01-02 10:00:00\n", "data.start: expected a date YYYY-MM-DD, got 2020-01-02 10:00:00"),
+        ("data:\n  start: 2020-01-02T00:00:00Z\n", "data.start: expected a date YYYY-MM-DD, got 2020-01-02 00:00:00+00:00"),
+        ("data:\n  start: '2020-01-02T10:00'\n", "data.start: expected a date YYYY-MM-DD, got 2020-01-02T10:00"),
+        ("data:\n  start: 2020/01/02\n", "data.start: expected a date YYYY-MM-DD, got 2020/01/02"),
+        ("data:\n  start: '2020-1-2'\n", "data.start: expected a date YYYY-MM-DD, got 2020-1-2"),
+        ("data:\n  start:\n", "data.start: expected a date YYYY-MM-DD, got null"),
+        ("data:\n  start: true\n", "data.start: expected a date YYYY-MM-DD, got True"),
+        ("data:\n  end: 20200630\n", "data.end: expected a date YYYY-MM-DD, got 20200630"),
+        ("data:\n  end: 2020-06-30 16:00:00\n", "data.end: expected a date YYYY-MM-DD, got 2020-06-30 16:00:00"),
+    ],
+)
+def test_dates_are_parsed_as_dates_only(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(RunConfigError) as error:
+        load_run_config(path)
+    assert str(error.value) == f"{path}: {expected}"
+
+
+def test_iso_dates_quoted_or_not_are_accepted(tmp_path):
+    for text in ("data:\n  start: 2020-01-02\n  end: 2020-06-30\n",
+                 "data:\n  start: '2020-01-02'\n  end: \"2020-06-30\"\n"):
+        config = load_run_config(write(tmp_path, text))
+        assert (config.data.start, config.data.end) == (date(2020, 1, 2), date(2020, 6, 30))
+
+
+def test_overrides_parse_dates_as_dates_only():
+    base = RunConfig()
+    assert base.with_overrides(**{"data.start": "2020-01-02"}).data.start == date(2020, 1, 2)
+    assert base.with_overrides(**{"data.start": date(2020, 1, 3)}).data.start == date(2020, 1, 3)
+    for value, shown in (("20200102", "20200102"), (20200102, "20200102"), ("2020-01-02T10:00", "2020-01-02T10:00"),
+                         ("", "''")):
+        with pytest.raises(RunConfigError) as error:
+            base.with_overrides(**{"data.start": value})
+        assert str(error.value) == f"command-line overrides: data.start: expected a date YYYY-MM-DD, got {shown}"
+    with pytest.raises(RunConfigError, match="command-line overrides: data.end: expected a date YYYY-MM-DD, got 2020-06-30T00:00:00"):
+        base.with_overrides(**{"data.end": pd.Timestamp("2020-06-30").to_pydatetime()})
+
+
+# ----------------------------------------------------------------------------- data.start
+
+
+def test_a_start_after_the_last_completed_session_names_both_dates_even_with_a_later_end(tmp_path):
+    path = write(tmp_path, "data:\n  start: 2024-03-09\n  end: 2024-12-31\n")
+    with pytest.raises(RunConfigError) as error:
+        load_run_config(path, as_of=BEFORE_CLOSE)
+    assert str(error.value) == (f"{path}: data: start 2024-03-09 is after the last completed session "
+                                "2024-03-07 (end 2024-12-31 is clamped to it)")
+
+
+def test_a_start_after_the_end_names_both_dates_as_written(tmp_path):
+    path = write(tmp_path, "data:\n  start: 2025-01-02\n  end: 2024-12-31\n")
+    with pytest.raises(RunConfigError) as error:
+        load_run_config(path, as_of=BEFORE_CLOSE)
+    assert str(error.value) == f"{path}: data: end 2024-12-31 is before start 2025-01-02"
+    with pytest.raises(RunConfigError, match="command-line overrides: data: end 2024-03-07 .the last completed session. is before start 2024-03-08"):
+        load_run_config(write(tmp_path, "data:\n  start: 2024-01-02\n", "ok.yaml"), as_of=BEFORE_CLOSE).with_overrides(
+            **{"data.start": "2024-03-08"})
+
+
+def test_start_on_the_last_completed_session_is_one_session(tmp_path):
+    config = load_run_config(write(tmp_path, "data:\n  start: 2024-03-07\n"), as_of=BEFORE_CLOSE)
+    assert config.data.start == config.data.end == date(2024, 3, 7)

@@ -59,3 +59,39 @@ def test_comments_before_the_header_keep_its_columns_and_line_numbers():
     with pytest.raises(WatchlistError, match="line 4: invalid symbol"):
         parse_watchlist("# my universe\n\nsymbol\nS P Y\n", source="x")
     assert parse_watchlist("tickers\nAAPL\n").symbols == ["AAPL"]
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (b"symbol\nSPY\nQQQ\n\xe9TF\n", "line 4: not UTF-8 text (byte 0xe9 at offset 15)"),
+        (b"\xff\xfe\x00\x81", "line 1: not UTF-8 text (byte 0xff at offset 0; it looks like UTF-16 text)"),
+        (b"symbol\nSPY\x00\n", "line 2: not a text file (NUL byte at offset 10; binary data or UTF-16/32 text)"),
+    ],
+)
+def test_a_watchlist_that_is_not_utf8_text_names_file_line_and_offset(tmp_path, raw, expected):
+    path = tmp_path / "wl.csv"
+    path.write_bytes(raw)
+    with pytest.raises(WatchlistError) as error:
+        load_watchlist(path)
+    assert str(error.value) == f"{path}: {expected}"
+
+
+def test_a_directory_given_as_watchlist_is_named_as_such(tmp_path):
+    with pytest.raises(WatchlistError) as error:
+        load_watchlist(tmp_path)
+    assert str(error.value) == f"{tmp_path}: is a directory, not a file"
+
+
+def test_a_utf8_bom_before_the_header_is_allowed(tmp_path):
+    path = tmp_path / "wl.csv"
+    path.write_bytes("\ufeffsymbol\nspy\n".encode())
+    assert load_watchlist(path).symbols == ["SPY"]
+
+
+def test_watchlist_over_the_universe_limit_names_the_count_and_setting():
+    text = "symbol\n" + "\n".join(f"S{i}" for i in range(5)) + "\nS0\n"
+    with pytest.raises(WatchlistError) as error:
+        parse_watchlist(text, source="big.csv", max_symbols=4)
+    assert str(error.value) == "big.csv: 5 symbols exceed the universe limit of 4 (set TT_MAX_UNIVERSE to change it)"
+    assert len(parse_watchlist(text, source="big.csv", max_symbols=5).symbols) == 5

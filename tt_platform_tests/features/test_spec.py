@@ -109,3 +109,12 @@ def test_integral_float_parameter_hashes_like_its_float():
     a = FeatureSet(name="s", version="1", features=(FeatureSpec(name="t", function="trend_label", params={"adx_threshold": 25}),))
     b = FeatureSet(name="s", version="1", features=(FeatureSpec(name="t", function="trend_label", params={"adx_threshold": 25.0}),))
     assert a.hash == b.hash
+
+
+def test_a_feature_set_yaml_with_a_key_given_twice_is_refused_naming_it():
+    import pytest as _pytest
+
+    from tt_platform.features.spec import FeatureConfigError, FeatureSet
+
+    with _pytest.raises(FeatureConfigError, match="duplicate key 'name'"):
+        FeatureSet.from_yaml("name: a\nname: b\n")

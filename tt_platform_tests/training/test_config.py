@@ -165,7 +165,7 @@ def test_run_settings_reach_training(tmp_path, market, monkeypatch):
     assert result.num_timesteps == 128  # total_timesteps
     assert threads == [2]  # torch_threads
     names = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
-    assert names == ["step-0000000064", "step-0000000128"]  # checkpoint_every
+    assert names == ["LATEST", "step-0000000064", "step-0000000128"]  # checkpoint_every
     assert result.final_episode is None and "sharpe" not in result.metrics  # eval_episode: false
     checkpoint = load_checkpoint(result.checkpoint_path)
     assert checkpoint.train_config == config.training and checkpoint.env_config == config.env

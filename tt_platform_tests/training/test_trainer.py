@@ -93,7 +93,7 @@ def test_periodic_checkpoints(market, tmp_path):
     train_policy(market, ENV, TRAIN.model_copy(update={"checkpoint_every": 128, "eval_episode": False}),
                  checkpoint_dir=tmp_path)
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["step-0000000128", "step-0000000256"]
+    assert names == ["LATEST", "step-0000000128", "step-0000000256"]
 
 
 def test_mlflow_run_contents(tracked):

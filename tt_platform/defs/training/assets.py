@@ -8,6 +8,7 @@ from tt_platform.defs.market_data.resources import MarketClockResource
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
 from tt_platform.defs.training.resources import MlflowResource
 from tt_platform.pipeline.handles import PolicyHandle, WatchlistSnapshot
+from tt_platform.pipeline.recovery import HOST_TAG, run_worker_tags
 from tt_platform.pipeline.training import train
 
 
@@ -26,6 +27,7 @@ def trained_policy(
     market_clock: MarketClockResource,
 ) -> dg.Output[PolicyHandle]:
     config = run_config.load(last_session=market_clock.last_session())
+    _tag_host(context)
     record = train(
         platform.engine(),
         config,
@@ -54,3 +56,13 @@ def trained_policy(
     context.log.info(f"trained {record.policy_id} (MLflow run {record.mlflow_run_id})")
     handle = PolicyHandle(record.policy_id, record.config_hash, record.feature_set_hash, record.data_snapshot_hash)
     return dg.Output(handle, metadata=metadata)
+
+
+def _tag_host(context: dg.AssetExecutionContext) -> None:
+    """Record the machine the run executes on, so a run left STARTED by a killed process can be
+    marked failed there (``tt_platform.pipeline.recovery``); the worker's pid comes from the
+    run's start event."""
+    instance = context.instance
+    run = instance.get_run_by_id(context.run_id)
+    if run is not None and HOST_TAG not in run.tags:
+        instance.add_run_tags(context.run_id, {HOST_TAG: run_worker_tags()[HOST_TAG]})
