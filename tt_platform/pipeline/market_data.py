@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from datetime import date, timedelta
 
@@ -23,6 +23,7 @@ from tt_platform.data.calendars import expected_timestamps, resolve_calendar
 from tt_platform.data.corporate_actions import select_feed
 from tt_platform.data.gaps import fill_missing
 from tt_platform.data.sessions import sessions_between
+from tt_platform.data.validation import answer_problem, fill_sessions
 from tt_platform.data.sources.base import BarRequest, BarSource, FetchReport, SymbolBars
 from tt_platform.pipeline.months import keys_between, month_days
 from tt_platform.pipeline.windows import day_end, day_start
@@ -197,16 +198,30 @@ def ingest_months(
     refused: dict[str, str] = {}
 
     batch = _SliceBatch(engine, source.name, data.interval, fetch_adjusted)
+    actions = read_corporate_actions(engine, universe)
+    rejected: dict[str, str] = {}
 
     def store(answer: SymbolBars) -> None:
-        batch.add(answer)
-        answered[answer.symbol].append((answer.start, answer.end))
         before = life.get(answer.symbol, (None, None))
         life[answer.symbol] = (answer.listed_from or before[0], answer.listed_until or before[1])
         if answer.refused:
             refused[answer.symbol] = answer.refused
+        # validate, then commit: an answer that fails a blocking check is never written
+        if data.missing_bars == "ffill":
+            answer = replace(answer, bars=fill_sessions(answer.bars, answer.symbol, data.interval))
+        own_actions = actions[actions["symbol"] == answer.symbol] if len(actions) else actions
+        problem = None if answer.refused else answer_problem(
+            answer.bars, symbol=answer.symbol, start=answer.start, end=answer.end, interval=data.interval,
+            listed_from=life[answer.symbol][0], listed_until=life[answer.symbol][1], actions=own_actions,
+        )
+        if problem:
+            rejected.setdefault(answer.symbol, problem)
+            return
+        batch.add(answer)
+        answered[answer.symbol].append((answer.start, answer.end))
 
     report = source.fetch(requests, interval=data.interval, adjusted=fetch_adjusted, on_bars=store) if requests else FetchReport()
+    report.failed.update({s: why for s, why in rejected.items() if s not in report.failed})
     batch.flush()
     rows_written = batch.written
     fetched = sorted(answered)
@@ -225,6 +240,14 @@ def ingest_months(
     months = month_statuses(
         engine, data, universe, keys, last_session, fetched=fetched, failed=report.failed, coverage=current
     )
+    # a rejected answer fails its months even where older bars still cover them: the source now
+    # says something the checks refuse, and the run must say so
+    for symbol, reason in rejected.items():
+        for start, end in windows.get(symbol, []):
+            for key in keys_between(start, end):
+                if key in months:
+                    months[key].complete = False
+                    months[key].missing[symbol] = reason
     return MonthlyIngest(months, report, requests, rows_written, last_session, life)
 
 

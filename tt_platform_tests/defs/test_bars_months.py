@@ -146,25 +146,70 @@ def test_a_delisted_symbol_leaves_its_later_months_complete_with_the_reason(home
         assert month_metadata(instance, "2021-01")["rows"] == 19 + 19
 
 
-def test_a_failed_blocking_check_fails_the_run_naming_symbol_and_sessions(home, monkeypatch, tmp_path):
+def write_csv(folder, bars) -> None:
+    frame = bars.assign(date=bars["ts"].dt.strftime("%Y-%m-%d"))[["date", "open", "high", "low", "close", "volume"]]
+    frame.to_csv(folder / f"{bars['symbol'].iloc[0]}.csv", index=False)
+
+
+def csv_run(instance, home, folder, start: date, end: date):
+    config = RunConfig.model_validate({
+        "universe": {"symbols": ["AAA"]},
+        "data": {"source": "csv", "csv_dir": str(folder), "start": start.isoformat(), "end": end.isoformat()},
+    })
+    return dg.materialize(
+        [watchlist, bars], instance=instance, resources=resources(home, BarSourceResource()),
+        run_config=dagster_run_config(config), tags=range_tags(start, end), raise_on_error=False,
+    )
+
+
+def failure_message(result) -> str:
+    return next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
+
+
+def test_an_answer_failing_a_blocking_check_is_never_written_and_the_run_says_why(home, monkeypatch, tmp_path):
     from tt_platform.data.synthetic import generate_bars
+    from tt_platform.store.prices import read_bars
 
     monkeypatch.setenv("TT_DB_URL", home.db_url)
     generated = generate_bars(["AAA"], "2021-03-01", "2021-03-31", seed=3)
-    generated = generated[generated["ts"] != "2021-03-10"]  # the vendor file lost a session
-    frame = generated.assign(date=generated["ts"].dt.strftime("%Y-%m-%d"))[["date", "open", "high", "low", "close", "volume"]]
-    frame.to_csv(tmp_path / "AAA.csv", index=False)
-    config = RunConfig.model_validate({
-        "universe": {"symbols": ["AAA"]},
-        "data": {"source": "csv", "csv_dir": str(tmp_path), "start": "2021-03-01", "end": "2021-03-31"},
-    })
+    write_csv(tmp_path, generated[generated["ts"] != "2021-03-10"])  # the vendor file lost a session
     with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            [watchlist, bars], instance=instance, resources=resources(home, BarSourceResource()),
-            run_config=dagster_run_config(config), tags=range_tags(date(2021, 3, 1), date(2021, 3, 31)), raise_on_error=False,
-        )
+        result = csv_run(instance, home, tmp_path, date(2021, 3, 1), date(2021, 3, 31))
         assert not result.success
-        message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
-        assert "bars check coverage failed" in message and "AAA" in message and "2021-03-10" in message
-        checks = {e.event_specific_data.check_name: e.event_specific_data.passed for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
-        assert checks["coverage"] is False and checks["stale"] is True
+        message = failure_message(result)
+        assert "AAA 2021-03: AAA: 1 of 23 sessions missing" in message and "2021-03-10" in message
+        assert "nothing of it was stored" in message
+        assert materialized(instance) == []
+    assert read_bars(create_engine_for(home), ["AAA"]).empty
+
+
+def test_an_impossible_bar_leaves_the_good_bars_stored_before_it_untouched(home, monkeypatch, tmp_path):
+    from tt_platform.data.synthetic import generate_bars
+    from tt_platform.store.prices import read_bars
+
+    monkeypatch.setenv("TT_DB_URL", home.db_url)
+    good = generate_bars(["AAA"], "2021-01-04", "2021-01-29", seed=3)
+    write_csv(tmp_path, good)
+    with dg.instance_for_test() as instance:
+        assert csv_run(instance, home, tmp_path, date(2021, 1, 4), date(2021, 1, 29)).success
+        stored = read_bars(create_engine_for(home), ["AAA"])
+        bad = good.copy()
+        bad.loc[bad["ts"] == "2021-01-07", ["high", "low"]] = [98.80, 100.10]  # high < low
+        write_csv(tmp_path, bad)
+        # a re-fetch of January (e.g. a corrected vendor file) is validated before it replaces anything
+        from tt_platform.config.run_config import DataConfig
+        from tt_platform.data.sources.factory import source_for
+        from tt_platform.pipeline.market_data import ingest_months
+
+        data = DataConfig(source="csv", csv_dir=tmp_path, start=date(2021, 1, 4), end=date(2021, 1, 29))
+        outcome = ingest_months(create_engine_for(home), source_for(data), data, ["AAA"], ["2021-01"], last_session=date(2021, 12, 31), refetch=True)
+        assert not outcome.complete
+        assert "high" in outcome.months["2021-01"].missing["AAA"] and "2021-01-07" in outcome.months["2021-01"].missing["AAA"]
+        after = read_bars(create_engine_for(home), ["AAA"])
+        assert after.equals(stored)
+
+
+def create_engine_for(home: PlatformSettings):
+    from tt_platform.store.engine import create_store_engine
+
+    return create_store_engine(home.db_url)
