@@ -44,6 +44,9 @@ class IBSourceConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=4002, ge=1, le=65535)
     client_id: int = 17
+    # a folder for client-id leases: when set, a run whose id another run on this machine holds
+    # takes the next free one (see tt_platform.ib.client_ids); None uses client_id as given
+    client_id_locks: str | None = None
     # not needed for market data; kept masked (never logged, never printed)
     account: SecretStr | None = None
     # historical requests open at IB at once (IB refuses beyond 50 with error 322)
@@ -102,6 +105,7 @@ class IBBarSource(BarSource):
     def __init__(self, config: IBSourceConfig | None = None) -> None:
         self.config = config or IBSourceConfig()
         self._client = None
+        self._lease = None
         from tt_platform.ib.client import ACCOUNT_REDACTOR
 
         if self.config.account is not None:
@@ -124,6 +128,12 @@ class IBBarSource(BarSource):
         from tt_platform.ib.pacing import BackoffPolicy, HistoricalPacer, PacingRules
 
         c = self.config
+        client_id = c.client_id
+        if c.client_id_locks:
+            from tt_platform.ib.client_ids import ClientIdLease
+
+            self._lease = ClientIdLease(c.client_id_locks, c.host, c.port, c.client_id)
+            client_id = self._lease.acquire()
         clock = SystemClock() if c.time_scale == 1.0 else ScaledClock(c.time_scale)
         pacer = HistoricalPacer(
             clock,
@@ -138,7 +148,7 @@ class IBBarSource(BarSource):
         return IBMarketData(
             c.host,
             c.port,
-            c.client_id,
+            client_id,
             pacer=pacer,
             request_timeout=c.request_timeout,
             connect_timeout=c.connect_timeout,
@@ -152,6 +162,8 @@ class IBBarSource(BarSource):
     def close(self) -> None:
         if self._client is not None:
             self._client.disconnect()
+        if self._lease is not None:
+            self._lease.release()
 
     # fetching -----------------------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ class BarSourceResource(dg.ConfigurableResource):
             port=self.ib_port or settings.ib_port,
             client_id=self.ib_client_id or settings.ib_client_id,
             max_open_requests=self.max_open_requests,
+            # runs on this machine never share a client id (IB drops the second connection)
+            client_id_locks=str(settings.home / "locks"),
         )
 
 
