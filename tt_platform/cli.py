@@ -242,7 +242,9 @@ def demo(
 def ingest(
     config: Optional[Path] = ConfigOption,
     source: Optional[str] = typer.Option(None, "--source", help="synthetic | csv | ib | emulator"),
-    symbols: Optional[str] = typer.Option(None, "--symbols", help="Comma-separated symbols (overrides the watchlist)."),
+    symbols: Optional[str] = typer.Option(
+        None, "--symbols", help="Comma-separated symbols to fetch (a subset run; the universe stays the watchlist's)."
+    ),
     start: Optional[str] = typer.Option(None, "--start", help="First day, YYYY-MM-DD."),
     end: Optional[str] = typer.Option(None, "--end", help="Last day, YYYY-MM-DD."),
     csv_dir: Optional[Path] = typer.Option(None, "--csv-dir", help="Folder of <SYMBOL>.csv files for --source csv."),
@@ -260,8 +262,8 @@ def ingest(
         data__csv_dir=str(csv_dir) if csv_dir else None,
     )
     if symbols:
-        overrides["universe.symbols"] = [s.strip() for s in symbols.split(",") if s.strip()]
-        overrides["universe.watchlist"] = None
+        # a subset run: fetch these symbols' bars; the universe (the watchlist) stays as it is
+        overrides["data.symbols"] = [s.strip() for s in symbols.split(",") if s.strip()]
     run_config, overrides = _resolve_config(config, overrides)
     run_config, overrides = _with_emulator(run_config, overrides, emulator)
     _print_outcome(_run_assets(["watchlist", "bars"], config, overrides, with_partitions=True))

@@ -173,12 +173,25 @@ class DataConfig(StrictModel):
     adjusted: bool = Field(False, description="split- and dividend-adjusted prices")
     missing_bars: Literal["skip", "ffill"] = "skip"
     seed: int = Field(7, ge=0, lt=SEED_LIMIT, description="synthetic source only")
+    symbols: list[str] | None = Field(
+        None, description="fetch only these symbols' bars (a subset run); the universe stays the "
+                          "watchlist's. null: the whole universe")
 
     # ``end`` as written (None: omitted) and what resolving it did
     _requested_end: date | None = PrivateAttr(None)
     _last_session: date | None = PrivateAttr(None)  # what it resolved against
     _resolved: bool = PrivateAttr(False)
     _notes: tuple[str, ...] = PrivateAttr(())
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_upper(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        cleaned = list(dict.fromkeys(str(s).strip().upper() for s in value if str(s).strip()))
+        if not cleaned:
+            raise ValueError("an empty list; leave data.symbols out to fetch the whole universe")
+        return cleaned
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -275,12 +288,13 @@ class RunConfig(StrictModel):
         """Identity of what shapes a policy given its data. Where bars came from (source,
         csv_dir) and the mode a run executes in are left out: the data snapshot hash already
         pins the bars, and a policy trained once must be found again by paper and live runs.
+        Which symbols a run fetched (``data.symbols``) is how it ran, not what it trains on.
         The watchlist counts by its content, not where its file happens to live. ``data.end``
         counts as written: an omitted end (through the last completed session) keeps the
         config's identity as sessions pass, while the data snapshot hash tells the data apart."""
         payload = self.as_written()
         del payload["mode"]
-        for key in ("source", "csv_dir"):
+        for key in ("source", "csv_dir", "symbols"):
             del payload["data"][key]
         if self.universe.watchlist is not None:
             payload["universe"]["watchlist"] = _watchlist_identity(self.universe.watchlist)

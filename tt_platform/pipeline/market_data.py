@@ -186,11 +186,17 @@ def ingest_months(
     *,
     last_session: date,
     refetch: bool = False,
+    fetch: list[str] | None = None,
 ) -> MonthlyIngest:
-    """Bring the month partitions ``keys`` up to date for ``universe`` and say which are complete."""
+    """Bring the month partitions ``keys`` up to date for ``universe`` and say which are complete.
+
+    ``fetch`` (a subset run) limits what is requested to those symbols; completeness is still
+    judged for the whole universe, so the months stay missing until the rest is there too."""
     keys = sorted(set(keys))
-    coverage = read_coverage(engine, interval=data.interval, adjusted=data.adjusted, symbols=universe, partition_keys=keys)
-    windows = _needed_windows(coverage, universe, keys, last_session, refetch)
+    wanted = list(dict.fromkeys(fetch)) if fetch else list(universe)
+    known = list(dict.fromkeys([*universe, *wanted]))
+    coverage = read_coverage(engine, interval=data.interval, adjusted=data.adjusted, symbols=known, partition_keys=keys)
+    windows = _needed_windows(coverage, wanted, keys, last_session, refetch)
     requests = [BarRequest(symbol, start, end) for symbol, spans in windows.items() for start, end in spans]
     fetch_adjusted = data.adjusted and source.serves_adjusted
     answered: dict[str, list[tuple[date, date]]] = defaultdict(list)
@@ -198,7 +204,7 @@ def ingest_months(
     refused: dict[str, str] = {}
 
     batch = _SliceBatch(engine, source.name, data.interval, fetch_adjusted)
-    actions = read_corporate_actions(engine, universe)
+    actions = read_corporate_actions(engine, wanted)
     rejected: dict[str, str] = {}
 
     def store(answer: SymbolBars) -> None:

@@ -213,3 +213,33 @@ def create_engine_for(home: PlatformSettings):
     from tt_platform.store.engine import create_store_engine
 
     return create_store_engine(home.db_url)
+
+
+def test_a_subset_run_fetches_only_its_symbols_and_never_changes_the_universe(home, monkeypatch):
+    from tt_platform.store.registry import read_instruments
+
+    monkeypatch.setenv("TT_DB_URL", home.db_url)
+
+    def subset_run(instance, symbols, subset):
+        config = RunConfig.model_validate({
+            "universe": {"symbols": symbols},
+            "data": {"source": "synthetic", "start": "2021-01-04", "end": "2021-02-26", "symbols": subset},
+        })
+        return dg.materialize(
+            [watchlist, bars], instance=instance, resources=resources(home, RecordingSourceResource()),
+            run_config=dagster_run_config(config), tags=range_tags(date(2021, 1, 4), date(2021, 2, 26)), raise_on_error=False,
+        )
+
+    with dg.instance_for_test() as instance:
+        # the universe is SPY, QQQ; a run asked for QQQ only ends well and leaves the months waiting
+        assert subset_run(instance, ["SPY", "QQQ"], ["QQQ"]).success
+        assert {s for s, _, _ in ASKED} == {"QQQ"}
+        assert materialized(instance) == []
+        active = read_instruments(create_engine_for(home))
+        assert set(active[active["active"]]["symbol"]) == {"SPY", "QQQ"}
+        ASKED.clear()
+        # the rest of the universe arrives in a second subset run: the months are complete now
+        assert subset_run(instance, ["SPY", "QQQ"], ["SPY"]).success
+        assert {s for s, _, _ in ASKED} == {"SPY"}
+        assert materialized(instance) == ["2021-01", "2021-02"]
+        assert month_metadata(instance, "2021-01")["rows"] == 2 * 19
