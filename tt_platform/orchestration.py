@@ -44,6 +44,7 @@ FAILURE, as an interruption nobody requested through Dagster).
 from __future__ import annotations
 
 import _thread
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -280,7 +281,7 @@ def _safe(callback: EventCallback | None) -> EventCallback:
         try:
             callback(entry)
         except Exception:  # noqa: BLE001 - printing progress must not break a run
-            pass
+            logging.getLogger(__name__).debug("progress callback failed", exc_info=True)
 
     return listener
 

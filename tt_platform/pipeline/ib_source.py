@@ -9,10 +9,8 @@ the rows of a clean run.
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterator
 
 import pandas as pd
 from sqlalchemy.engine import Engine
@@ -86,16 +84,3 @@ def ingest_from_ib(
         report.pacing_violations,
         report.reconnects,
     )
-
-
-@contextmanager
-def local_gateway(symbols: list[str], seed: int, settings: PlatformSettings) -> Iterator[PlatformSettings]:
-    """Serve synthetic bars through the bundled IB Gateway emulator on a free loopback port,
-    and yield settings pointing at it: the real ib_insync path with no gateway installed."""
-    from tt_platform.ib.emulator.server import GatewayEmulator, serve_in_thread
-    from tt_platform.ib.emulator.sources import SyntheticBarSource
-
-    emulator = GatewayEmulator(SyntheticBarSource(symbols, seed=seed), host="127.0.0.1", port=0)
-    with serve_in_thread(emulator) as gateway:
-        log.info("IB Gateway emulator serving %d symbols on 127.0.0.1:%d", len(symbols), gateway.port)
-        yield settings.model_copy(update={"ib_host": "127.0.0.1", "ib_port": gateway.port})

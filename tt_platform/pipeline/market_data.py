@@ -234,10 +234,6 @@ def ingest_months(
     if data.adjusted and not source.serves_adjusted:
         for symbol in fetched:
             rebuild_adjusted(engine, data, symbol, source.name)
-    if data.missing_bars == "ffill":
-        for symbol in fetched:
-            for start, end in windows.get(symbol, []):
-                log.info("missing bars: %s", fill_stored_gaps(engine, data, symbol, start, end))
     _record_life(engine, life, refused)
     recorded = _record_fetched_coverage(engine, data, source.name, keys, windows, answered, life, refused, last_session)
     # what was known before this run, updated by what it recorded (no second read of the table)
