@@ -62,18 +62,30 @@ BARS = "date,open,high,low,close,volume\n" + "".join(
 )
 
 
-def test_nan_close_in_a_csv_ends_with_file_line_and_column(tmp_path, dagster_home):  # noqa: F811
-    folder = tmp_path / "csv" / "nan"
+LATIN1_BARS = BARS.replace("2021-01-06,1,2,0.5,1.5,100", "2021-01-06,1,2,0.5,1.5,100 caf\u00e9").encode("latin-1")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (BARS.encode(), "csv/bad/SPY.csv, line 5: 'close' is not a number: 'NaN'"),
+        (LATIN1_BARS, "csv/bad/SPY.csv, line 4: not UTF-8 text (byte 0xe9 at column 31); save the file as UTF-8"),
+        (b"\x00\x01binary" * 64, "csv/bad/SPY.csv: binary data, not a text file"),
+    ],
+    ids=["nan-close", "latin-1-byte", "binary"],
+)
+def test_a_bad_csv_ends_with_file_line_and_problem(tmp_path, dagster_home, content, reason):  # noqa: F811
+    folder = tmp_path / "csv" / "bad"
     folder.mkdir(parents=True)
-    (folder / "SPY.csv").write_text(BARS)
+    (folder / "SPY.csv").write_bytes(content)
     code, out, err = _tt(
-        tmp_path, "ingest", "--source", "csv", "--csv-dir", "csv/nan", "--symbols", "SPY",
+        tmp_path, "ingest", "--source", "csv", "--csv-dir", "csv/bad", "--symbols", "SPY",
         "--start", "2021-01-04", "--end", "2021-01-29",
     )
     assert code == 1, out + err
     last = _last_line(out, err)
-    _assert_run_failure_line(last, "csv/nan/SPY.csv, line 5: 'close' is not a number: 'NaN'")
-    assert "ImportFormatError" not in last
+    _assert_run_failure_line(last, reason)
+    assert "ImportFormatError" not in last and "UnicodeDecodeError" not in out + err
     assert "Traceback" not in err and "Traceback" not in out
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pandas.errors import EmptyDataError, ParserError
 
-from tt_platform.data.importers.errors import ImportFormatError
+from tt_platform.data.importers.errors import ImportFormatError, check_text_file, not_text_error
 
 ENCODING = "utf-8-sig"  # tolerate a byte-order mark on the first line
 _FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
@@ -91,6 +91,7 @@ def head_lines(path: str | Path, count: int) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise ImportFormatError(path, None, "file not found")
+    check_text_file(path)
     try:
         with open_text(path) as handle:
             lines = []
@@ -100,7 +101,9 @@ def head_lines(path: str | Path, count: int) -> list[str]:
                     break
                 lines.append(line.rstrip("\r\n"))
             return lines
-    except (OSError, zipfile.BadZipFile, gzip.BadGzipFile, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise not_text_error(path) from None
+    except (OSError, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
         raise ImportFormatError(path, None, f"cannot read file: {exc}") from exc
 
 
@@ -181,8 +184,8 @@ def _read_slow(path, columns, floats, ints, optional, sep, skip_lines) -> RawTab
             expected, line, seen = (int(g) for g in match.groups())
             raise ImportFormatError(path, line, f"expected {len(columns)} fields, found {seen}") from exc
         raise ImportFormatError(path, None, f"cannot parse: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ImportFormatError(path, None, f"not UTF-8 text: {exc}") from exc
+    except UnicodeDecodeError:
+        raise not_text_error(path) from None
     text = text.fillna("")
     lines = np.arange(skip_lines + 1, skip_lines + 1 + len(text), dtype=np.int64)
     blank = (text.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy()
