@@ -8,15 +8,21 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from tt_platform.data.corporate_actions import (
+    CorporateActionError,
     actions_from_lean_factor_file,
     actions_from_quandl_wiki,
     actions_from_zipline_csvdir,
     consolidate_actions,
     read_actions_csv,
 )
-from tt_platform.data.importers import ImportFormatError, read_quandl_wiki_table, read_zipline_csvdir_table
+from tt_platform.data.importers import (
+    ImportFormatError,
+    read_quandl_wiki_table,
+    read_zipline_csvdir_table,
+)
 from tt_platform.data.importers.errors import check_text_file, not_text_error
 from tt_platform.store.corporate_actions import write_corporate_actions
+from tt_platform.store.upsert import UpsertError
 
 FORMATS = ("csv", "quandl", "zipline", "lean")
 
@@ -57,8 +63,22 @@ def _read_actions_file(path: Path, fmt: str, symbol: str | None) -> pd.DataFrame
         actions = actions_from_lean_factor_file(path, symbol)
     else:
         raise ValueError(f"{path}: unknown corporate-actions format {fmt!r}; use one of {FORMATS}")
+    _refuse_events_without_a_key(actions, path)
     # some vendors list several events of one kind on one day (e.g. special + regular dividend)
     return consolidate_actions(actions)
+
+
+def _refuse_events_without_a_key(actions: pd.DataFrame, path: Path) -> None:
+    """Consolidation groups by symbol and ex_date: an event missing either would vanish silently."""
+    symbols = actions["symbol"]
+    keyless = symbols.isna() | (symbols.astype(str).str.strip() == "") | actions["ex_date"].isna()
+    if keyless.any():
+        first = actions.loc[keyless].iloc[0]
+        count = int(keyless.sum())
+        raise CorporateActionError(
+            f"{path}: {count} event{' has' if count == 1 else 's have'} no symbol or no ex_date (the first: "
+            f"{first['action_type']} of {first['value']}); fill them in, nothing of the file is stored"
+        )
 
 
 def import_actions(engine: Engine, path: Path, fmt: str, symbol: str | None = None) -> pd.DataFrame:
@@ -66,7 +86,14 @@ def import_actions(engine: Engine, path: Path, fmt: str, symbol: str | None = No
 
 
 def store_actions(engine: Engine, actions: pd.DataFrame, path: Path, fmt: str) -> pd.DataFrame:
-    """Write the events read from ``path`` (as ``fmt``), recording where they came from."""
+    """Write the events read from ``path`` (as ``fmt``), recording where they came from.
+
+    The batch is validated whole before one row is written: a refused batch raises a
+    ``ValueError`` whose message starts with ``path`` and leaves the store as it was."""
     actions = actions.assign(source=f"{fmt}:{path.name}")
-    write_corporate_actions(engine, actions)
+    try:
+        write_corporate_actions(engine, actions, origin=str(path))
+    except UpsertError as err:
+        # the database refused it (nothing written): the user still needs to know which file
+        raise UpsertError(f"{path}: {err}") from err
     return actions

@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tt_platform.data.corporate_actions.validation import (
+    DEFAULT_ORIGIN,
+    validate_actions,
+)
 from tt_platform.store.filters import TimeLike, symbol_list, time_range
 from tt_platform.store.query import read_frame
 from tt_platform.store.schema import corporate_actions
+from tt_platform.store.transaction import transaction
 from tt_platform.store.upsert import upsert_frame
 
 ACTION_KEY = ["symbol", "ex_date", "action_type"]
 ACTION_COLUMNS = [c.name for c in corporate_actions.columns]
 
 
-def write_corporate_actions(conn_or_engine: Connection | Engine, frame: pd.DataFrame) -> int:
-    """Upsert actions (symbol, ex_date, action_type, value, source); returns rows inserted or changed."""
-    missing = [c for c in ACTION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"write_corporate_actions: missing columns {missing}; expected {ACTION_COLUMNS}")
-    rows = frame[ACTION_COLUMNS].copy()
-    rows["symbol"] = rows["symbol"].astype(str).str.strip().str.upper()
-    return upsert_frame(conn_or_engine, corporate_actions, rows, ACTION_KEY)
+def write_corporate_actions(
+    conn_or_engine: Connection | Engine,
+    frame: pd.DataFrame,
+    *,
+    origin: str = DEFAULT_ORIGIN,
+    today: dt.date | None = None,
+) -> int:
+    """Validate, then upsert actions (symbol, ex_date, action_type, value, source); returns rows
+    inserted or changed.
+
+    The whole batch is checked (``validate_actions``) inside the write's transaction before one
+    row is sent: a batch with one bad row raises ``InvalidActionsError`` (a ``ValueError`` whose
+    message starts with ``origin`` and names the row) and the table keeps exactly what it had.
+    ``today`` bounds future ex-dates (default: the current UTC date)."""
+    with transaction(conn_or_engine) as conn:
+        rows = validate_actions(frame, today=today, origin=origin)
+        return upsert_frame(conn, corporate_actions, rows[ACTION_COLUMNS], ACTION_KEY)
 
 
 def read_corporate_actions(

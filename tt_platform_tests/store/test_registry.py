@@ -1,6 +1,7 @@
 import pandas as pd
 import pytest
 
+from tt_platform.data.corporate_actions.validation import InvalidActionsError
 from tt_platform.store.corporate_actions import read_corporate_actions, write_corporate_actions
 from tt_platform.store.registry import (
     WatchlistConflictError,
@@ -10,7 +11,6 @@ from tt_platform.store.registry import (
     record_watchlist,
     upsert_instruments,
 )
-from tt_platform.store.upsert import UpsertError
 
 
 def test_watchlist_snapshots_are_recorded_once_and_conflicts_refused(store_engine):
@@ -55,7 +55,7 @@ def test_corporate_actions_round_trip_from_real_files(store_engine, shared_data)
     )
     # The derived file repeats some events (e.g. BAC 1998-10-01, before the ticker changed
     # hands): the key refuses them instead of keeping an arbitrary one.
-    with pytest.raises(UpsertError, match="sharing a key.*BAC"):
+    with pytest.raises(InvalidActionsError, match=r"symbol BAC, ex_date 1998-10-01.* 3 rows of the batch share"):
         write_corporate_actions(store_engine, actions)
     aapl_only = actions[actions["symbol"] == "AAPL"]
     assert write_corporate_actions(store_engine, aapl_only) == len(aapl_only) == 39
