@@ -8,6 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tt_platform.store.locks import lock_symbols
 from tt_platform.store.query import read_frame
 from tt_platform.store.schema import bar_coverage, prices
 from tt_platform.store.transaction import transaction
@@ -40,6 +41,7 @@ def record_coverage(conn_or_engine: Connection | Engine, frame: pd.DataFrame) ->
     for column in ("first_ts", "last_ts"):
         rows[column] = pd.to_datetime(rows[column], utc=True)
     with transaction(conn_or_engine) as conn:
+        lock_symbols(conn, "tt_bar_coverage", rows["instrument"].unique())
         return upsert_frame(conn, bar_coverage, rows, COVERAGE_KEY)
 
 
@@ -73,6 +75,7 @@ def delete_coverage(conn_or_engine: Connection | Engine, *, interval: str, adjus
         bar_coverage.c.instrument.in_(list(symbols)),
     )
     with transaction(conn_or_engine) as conn:
+        lock_symbols(conn, "tt_bar_coverage", symbols)
         return conn.execute(statement).rowcount
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tt_platform.data.bars import BAR_COLUMNS, empty_bars, normalize_bars
 from tt_platform.store.filters import TimeLike, symbol_list, time_range, to_utc
+from tt_platform.store.locks import lock_symbols
 from tt_platform.store.query import read_frame
 from tt_platform.store.schema import prices
 from tt_platform.store.transaction import transaction
@@ -38,7 +39,9 @@ def write_bars(
 ) -> int:
     """Upsert canonical bars; returns the number of rows inserted or changed (0 on a re-run)."""
     rows = _bars_to_rows(bars, source=source, interval=interval, adjusted=adjusted)
-    return upsert_frame(conn_or_engine, prices, rows, PRICE_KEY)
+    with transaction(conn_or_engine) as conn:
+        lock_symbols(conn, "tt_prices", rows["instrument"].unique())
+        return upsert_frame(conn, prices, rows, PRICE_KEY)
 
 
 def _series_filter(
@@ -117,6 +120,7 @@ def replace_partition(
             f"[{lo}, {hi}], e.g. {first['instrument']} at {first['ts']}"
         )
     with transaction(conn_or_engine) as conn:
+        lock_symbols(conn, "tt_prices", wanted)
         delete_bars(conn, wanted, lo, hi, interval, adjusted)
         upsert_frame(conn, prices, rows, PRICE_KEY)
     return len(rows)
@@ -179,6 +183,7 @@ def replace_slices(
         prices.c.ts <= values.c.hi,
     )
     with transaction(conn_or_engine) as conn:
+        lock_symbols(conn, "tt_prices", bounds["instrument"])
         conn.execute(statement)
         if rows is not None:
             upsert_frame(conn, prices, rows, PRICE_KEY)

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 
 from tt_platform.store.filters import symbol_list
+from tt_platform.store.locks import lock_symbols
 from tt_platform.store.query import read_frame
 from tt_platform.store.schema import instruments, watchlist_version
 from tt_platform.store.transaction import transaction
@@ -81,7 +82,9 @@ def upsert_instruments(conn_or_engine: Connection | Engine, frame: pd.DataFrame)
         raise ValueError(f"upsert_instruments: the frame needs a 'symbol' column; columns: {list(frame.columns)}")
     rows = frame.copy()
     rows["symbol"] = rows["symbol"].astype(str).str.strip().str.upper()
-    return upsert_frame(conn_or_engine, instruments, rows, ["symbol"])
+    with transaction(conn_or_engine) as conn:
+        lock_symbols(conn, "tt_instruments", rows["symbol"])
+        return upsert_frame(conn, instruments, rows, ["symbol"])
 
 
 def read_instruments(
