@@ -300,7 +300,7 @@ def evaluate(
     _print_outcome(_run_assets(["evaluation_report"], config, overrides, with_partitions=False))
 
 
-@app.command("gateway-sim")
+@app.command("gateway-sim", add_help_option=False)  # --help is the emulator's own
 def gateway_sim(
     ctx: typer.Context,
 ) -> None:

@@ -86,3 +86,9 @@ def test_cli_sets_no_environment_for_a_run(monkeypatch):
     result = runner.invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
     assert dict(os.environ) == before
+
+
+def test_gateway_sim_help_shows_the_emulators_own_options():
+    result = runner.invoke(app, ["gateway-sim", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--synthetic" in result.output and "--replay-start" in result.output
