@@ -202,7 +202,10 @@ def one_line(message: str) -> str:
 
 
 # errors whose message already names the file and line (or host) concerned: shown without class
-SELF_EXPLAINING_ERRORS = {"ImportFormatError", "StoreConnectionError", "StoreConfigError", "CheckpointError", "IBConnectionLost"}
+SELF_EXPLAINING_ERRORS = {
+    "ImportFormatError", "StoreConnectionError", "StoreConnectionLost", "StoreConfigError", "CheckpointError",
+    "IBConnectionLost",
+}
 
 
 def error_message(error: SerializableErrorInfo) -> str:

@@ -87,6 +87,29 @@ def connection_failure(url: str | URL, error: BaseException) -> StoreConnectionE
     )
 
 
+class StoreConnectionLost(StoreConnectionError):
+    """The connection broke mid-statement (server restart, terminated backend, network): the
+    message names the server and says the open transaction was rolled back."""
+
+
+def connection_lost(url: str | URL, error: BaseException) -> StoreConnectionLost:
+    """``error`` (a disconnect seen by psycopg2 / SQLAlchemy) as one line naming the server."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    reason = text.splitlines()[0].strip() if text else type(error).__name__
+    return StoreConnectionLost(
+        f"lost the connection to PostgreSQL at {server_location(url)} ({reason}); the open transaction "
+        "was rolled back, so nothing of the interrupted write is stored: run the command again once "
+        "the server is reachable"
+    )
+
+
+def _name_lost_connection(context: sa.engine.ExceptionContext) -> None:
+    """SQLAlchemy's message for a dropped connection is the statement and its parameters; say
+    instead which server went away. Pre-ping failures are left alone: the pool reconnects."""
+    if context.is_disconnect and not getattr(context, "is_pre_ping", False) and context.engine is not None:
+        raise connection_lost(context.engine.url, context.original_exception) from context.original_exception
+
+
 def check_connection(url: str | URL, timeout_seconds: int = 5) -> None:
     """Open and close one connection to ``url``; raise ``StoreConnectionError`` if that fails."""
     import psycopg2
@@ -156,7 +179,9 @@ def create_store_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
     options: dict[str, Any] = {"pool_pre_ping": True}
     options.update(engine_kwargs)
     logger.info("store engine on %s", safe_url(normalized))
-    return sa.create_engine(normalized, **options)
+    engine = sa.create_engine(normalized, **options)
+    sa.event.listen(engine, "handle_error", _name_lost_connection)
+    return engine
 
 
 def alembic_config(url: str | URL | None = None) -> Config:

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tt_platform.store import schema
 from tt_platform.store.copy_binary import PG_TYPES, ChunkReader, WireColumn, encode_rows
+from tt_platform.store.engine import connection_lost
 from tt_platform.store.transaction import transaction
 from tt_platform.store.wire import WireError, first_null_row, to_wire
 
@@ -240,6 +241,10 @@ def _execute(conn: Connection, plan: _Plan, wires: list[WireColumn], frame: pd.D
         # explicit drop: ON COMMIT DROP alone would keep every stage of a long transaction alive
         conn.exec_driver_sql(f"DROP TABLE {stage}")
     except (psycopg2.Error, sa.exc.DBAPIError) as err:
+        original = getattr(err, "orig", err)
+        if conn.dialect.is_disconnect(original, dbapi_connection, None):
+            # the COPY runs on the raw connection, outside SQLAlchemy's error handling
+            raise connection_lost(conn.engine.url, original) from err
         raise UpsertError(_describe_db_error(plan, frame, err)) from err
     logger.debug("upserted %d of %d rows into %s", written, len(frame), plan.table.name)
     return written

@@ -146,6 +146,32 @@ def test_unreachable_ib_ends_with_host_port_and_attempts(tmp_path, dagster_home,
     assert "Traceback" not in terminal
 
 
+def test_a_database_connection_dropped_mid_run_ends_with_the_server_not_the_sql(
+    tmp_path, dagster_home, monkeypatch, capfd  # noqa: F811
+):
+    import sqlalchemy as sa
+
+    from tt_platform.store import prices as prices_module
+    from tt_platform.store.engine import server_location
+
+    original = prices_module.lock_symbols
+
+    def lock_then_lose_the_connection(conn, table, symbols):
+        original(conn, table, symbols)
+        conn.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))  # as a server restart would
+
+    monkeypatch.setattr(prices_module, "lock_symbols", lock_then_lose_the_connection)
+    result = CliRunner().invoke(
+        app, ["ingest", "--source", "synthetic", "--symbols", "SPY", "--start", "2021-01-04", "--end", "2021-01-29"]
+    )
+    captured = capfd.readouterr()
+    assert result.exit_code == 1, result.output
+    last = result.output.strip().splitlines()[-1]
+    _assert_run_failure_line(last, f"lost the connection to PostgreSQL at {server_location(os.environ['TT_DB_URL'])} (")
+    assert "INSERT" not in last and "DELETE" not in last and "[SQL" not in last, last
+    assert "Traceback" not in result.output + captured.out + captured.err
+
+
 def test_wrong_database_port_is_one_line_naming_host_port_and_database(tmp_path):
     port = _closed_port()
     env = dict(os.environ, TT_HOME=str(tmp_path / "home"), TT_DB_URL=f"postgresql+psycopg2://trader:s3cret@127.0.0.1:{port}/nope")
@@ -183,3 +209,23 @@ def test_corporate_actions_names_a_binary_or_non_utf8_file(tmp_path, content, pr
     last = _last_line(out, err)
     assert last.startswith(str(path)) and problem in last, last
     assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("name: café\n".encode("latin-1"), "line 1: not UTF-8 text (byte 0xe9 at offset 9)"),
+        (b"name: a\ndata:\n  start: 2021-01-04\n  start: 2021-02-01\n", "line 4: duplicate key 'data.start' (first at line 3)"),
+        (b"data:\n  start: '20200102'\n", "data.start"),
+    ],
+    ids=["latin-1-config", "duplicate-key", "date-as-number"],
+)
+def test_a_bad_config_file_is_one_line_naming_the_file_and_no_traceback(tmp_path, content, problem):
+    config = tmp_path / "run.yaml"
+    config.write_bytes(content)
+    result = CliRunner().invoke(app, ["ingest", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert str(config) in lines[0] and problem in lines[0], lines[0]
+    assert "Traceback" not in result.output

@@ -163,3 +163,31 @@ def test_connect_store_uses_the_settings_and_migrates(store_settings):
         assert schema.startswith("tt_test_")  # the test schema named by TT_DB_URL's search_path
     finally:
         engine.dispose()
+
+
+def _terminate(store_engine, pid: int) -> None:
+    with store_engine.connect() as admin:
+        admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+def test_a_connection_dropped_mid_run_is_one_line_naming_the_server_not_the_statement(store_engine, store_url):
+    from tt_platform.store.engine import StoreConnectionLost, server_location
+    from tt_platform.store.prices import write_bars
+    from tt_platform_tests.store.bars_factory import random_bars
+
+    bars = random_bars(["AAA"], 5)
+    for write in (
+        lambda conn: conn.execute(sa.text("SELECT count(*) FROM tt_prices WHERE instrument = :s"), {"s": "secret-param"}),
+        lambda conn: write_bars(conn, bars, source="test", interval="1d", adjusted=False),
+    ):
+        with store_engine.connect() as conn:
+            _terminate(store_engine, conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+            with pytest.raises(StoreConnectionLost) as lost:
+                write(conn)
+        message = str(lost.value)
+        assert message.startswith(f"lost the connection to PostgreSQL at {server_location(store_url)} (")
+        assert "nothing of the interrupted write is stored" in message
+        assert "SELECT" not in message and "secret-param" not in message and "\n" not in message
+    # the pool recovers: the next connection works and nothing was written
+    with store_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM tt_prices")).scalar_one() == 0
