@@ -57,8 +57,18 @@ def config_values(config: Any, model: type[BaseModel]) -> dict[str, Any]:
         annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             value = config_values(value, annotation)
+        elif isinstance(value, BaseModel):  # an optional nested section that was given
+            value = config_values(value, _model_of(annotation))
         values[key] = value
     return values
+
+
+def _model_of(annotation: Any) -> type[BaseModel]:
+    """The pydantic model inside ``Model | None``."""
+    for arg in get_args(annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    raise TypeError(f"no model in {annotation}")
 
 
 def _plain_type(annotation: Any) -> Any:
@@ -82,6 +92,8 @@ def _plain_type(annotation: Any) -> Any:
         return str
     if annotation in (str, int, float, bool):
         return annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return dagster_config_class(annotation, name=f"{annotation.__name__}Fields")
     raise TypeError(f"no Dagster config type for {annotation}")
 
 

@@ -49,6 +49,7 @@ from pydantic import (
 from tt_platform.config.env import EnvConfig
 from tt_platform.config.text import TextFileError, line_of_offset, read_text
 from tt_platform.config.training import SEED_LIMIT, TrainConfig, algo_env_problem
+from tt_platform.config.walk_forward import GateConfig, WalkForwardConfig
 from tt_platform.data.sources.factory import SOURCES
 
 INTERVALS = ("1d", "1h", "30min", "5min", "1min")
@@ -246,6 +247,8 @@ class EvaluationConfig(StrictModel):
 
     test_fraction: float = Field(0.3, gt=0.05, lt=0.95,
                                  description="share of the bars held out for evaluation")
+    walk_forward: WalkForwardConfig = Field(default_factory=WalkForwardConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
 
 
 class RunConfig(StrictModel):

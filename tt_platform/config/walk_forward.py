@@ -37,10 +37,14 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from tt_platform.config.run_config import RunConfigError, StrictModel, _format_errors
 from tt_platform.config.training import SEED_LIMIT
+
+
+class StrictModel(BaseModel):
+    # the run config's own base (run_config imports this module, so it cannot be imported here)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 # sane upper bounds: 10M bars is some 100 years of minute bars
 MAX_BARS = 10_000_000
@@ -168,7 +172,25 @@ def parse_walk_forward_config(data: Any, source: str = "config") -> WalkForwardC
     """Validate a mapping into a ``WalkForwardConfig``; a bad value is a ``RunConfigError`` with
     one line per problem naming the source and key (``run.yaml: test_bars: ...``), written by
     the run config's own formatter so both read alike."""
+    from tt_platform.config.run_config import RunConfigError, _format_errors
+
     try:
         return WalkForwardConfig.model_validate({} if data is None else data)
     except ValidationError as exc:
         raise RunConfigError("\n".join(_format_errors(source, exc))) from None
+
+
+class GateConfig(StrictModel):
+    """The promotion gate: what a walk-forward must show before its policy may trade."""
+
+    min_sharpe_margin: float = Field(
+        0.0, ge=-5.0, le=5.0,
+        description="out-of-sample Sharpe the policy must exceed every baseline's by (annualised)",
+    )
+    min_deflated_sharpe: float = Field(
+        0.95, ge=0.0, le=1.0,
+        description="deflated Sharpe ratio (probability the true Sharpe > 0 after all trials) to pass",
+    )
+    benchmark: str = Field("SPY", min_length=1, max_length=32,
+                           description="symbol held by the buy-and-hold baseline when in the universe")
+    promote: bool = Field(True, description="give a passing policy the MLflow alias 'champion' when it beats the holder")

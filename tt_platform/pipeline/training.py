@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -58,6 +59,7 @@ class PolicyRecord:
     metrics: dict[str, float]
     # the universe the policy was trained on (empty for policies that did not record it)
     symbols: tuple[str, ...] = ()
+    reused: bool = False  # found already trained on the same data, config and seed
 
 
 def load_market(
@@ -106,18 +108,33 @@ def train(
     progress: bool = False,
     symbols: Sequence[str] | None = None,
     watchlist_hash: str | None = None,
+    loaded: LoadedMarket | None = None,
+    rows: slice | None = None,
+    run_name: str | None = None,
+    reuse: bool = False,
 ) -> PolicyRecord:
     """Train ``config.training`` on ``config.env`` over the in-sample bars of ``symbols`` (an
     upstream watchlist snapshot; default: the config's universe) and register the policy.
 
+    ``rows`` picks the training bars of the loaded market (a walk-forward fold's training
+    window); by default, everything before the held-out ``evaluation.test_fraction``. With
+    ``reuse``, a policy already registered under the same id (same config, seed, features and
+    training data) whose model is still on disk is returned instead of trained again.
+
     Checkpoints go to ``<artifacts>/policies/<policy_id>/checkpoints/step-N/`` as training goes.
     ``resume_checkpoint`` may be a policy folder, its ``checkpoints/`` folder, a step folder or
     a ``model.zip``; training continues from the newest complete checkpoint there."""
-    loaded = load_market(engine, config, symbols=symbols, watchlist_hash=watchlist_hash)
-    cut = split_index(loaded.market, config.evaluation.test_fraction)
-    train_market = loaded.market.take(slice(0, cut))
+    if loaded is None:
+        loaded = load_market(engine, config, symbols=symbols, watchlist_hash=watchlist_hash)
+    if rows is None:
+        rows = slice(0, split_index(loaded.market, config.evaluation.test_fraction))
+    train_market = loaded.market.take(rows)
     data_hash = train_market.data_hash()
     policy_id = policy_id_for(config, loaded.matrix.feature_set_hash, data_hash)
+    if reuse and resume_checkpoint is None:
+        existing = get_policy(engine, policy_id)
+        if existing is not None and Path(existing["model_uri"]).is_file():
+            return dataclasses.replace(_policy_record(existing), reused=True)
     lineage = {
         "policy_id": policy_id,
         "feature_set_hash": loaded.matrix.feature_set_hash,
@@ -145,6 +162,7 @@ def train(
         progress=progress,
         lineage=lineage,
         drift_baseline=drift_baseline,
+        run_name=run_name,
     )
     record = PolicyRecord(
         policy_id=policy_id,

@@ -14,6 +14,7 @@ several trackers can live in one process.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -43,6 +44,9 @@ MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
 PARAM_BATCH = 100
 METRIC_BATCH = 1000
 DEFAULT_UI_URL = "http://localhost:5000"
+PARENT_RUN_TAG = "mlflow.parentRunId"  # how MLflow nests a run under another
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 # the process that owns a run, so a run left RUNNING by a killed process can be recognised
 # (``tt_platform.pipeline.recovery``)
 PID_TAG = "tt.pid"
@@ -184,6 +188,7 @@ class MlflowTracker:
         self.ui_url = ui_url.rstrip("/")
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
+        self._default_tags: dict[str, Any] = {}
 
     @property
     def client(self) -> MlflowClient:
@@ -207,8 +212,10 @@ class MlflowTracker:
             found = self.client.get_experiment_by_name(self.experiment)
             if found is None:
                 try:
+                    # the tag opens the experiment in MLflow's model-training view, not GenAI's
                     self._experiment_id = self.client.create_experiment(
-                        self.experiment, artifact_location=self.backend.artifact_location)
+                        self.experiment, artifact_location=self.backend.artifact_location,
+                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
                 except MlflowException as exc:  # created concurrently by another process
                     if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                         raise
@@ -216,14 +223,24 @@ class MlflowTracker:
                         self.experiment).experiment_id
             else:
                 self._experiment_id = found.experiment_id
+                if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+                    self.client.set_experiment_tag(self._experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return self._experiment_id
+
+    def child_of(self, parent_run_id: str, tags: Mapping[str, Any] | None = None) -> MlflowTracker:
+        """The same store and experiment; every run it starts is a child of ``parent_run_id``
+        (a walk-forward's fold and seed runs under the walk-forward's run) with ``tags``."""
+        child = copy.copy(self)
+        child._default_tags = dict(self._default_tags) | dict(tags or {}) | {PARENT_RUN_TAG: parent_run_id}
+        return child
 
     @contextmanager
     def start_run(self, run_name: str | None = None, tags: Mapping[str, Any] | None = None
                   ) -> Iterator[TrackedRun]:
         run = self.client.create_run(
             self.experiment_id, run_name=run_name,
-            tags={k: str(v) for k, v in (tags or {}).items() if not SECRET_KEY.search(k)}
+            tags={k: str(v) for k, v in (self._default_tags | dict(tags or {})).items()
+                  if not SECRET_KEY.search(k)}
             | process_tags())
         handle = TrackedRun(self, run.info.run_id, self.experiment_id)
         try:
