@@ -172,6 +172,7 @@ class _Progress:
             typer.secho(f"  {step + ': ' if step else ''}warning: {event.message or kind.value}", fg=typer.colors.YELLOW)
 
 
+WALK_FORWARD_JOB = "walk_forward_job"  # tt_platform.orchestration.WALK_FORWARD_JOB (imported lazily there)
 # lineage handles are for downstream assets (and the UI); the terminal shows what they point to
 HIDDEN_METADATA = {"handle", "handle_type"}
 
@@ -287,6 +288,31 @@ def train(
     _print_outcome(
         _run_assets(selection, config, overrides, with_partitions=features_too, resume_checkpoint=resume_checkpoint)
     )
+
+
+@app.command("walk-forward")
+def walk_forward(
+    config: Optional[Path] = ConfigOption,
+    mode: Optional[Mode] = ModeOption,
+    interval: Optional[str] = IntervalOption,
+    features_too: bool = typer.Option(True, "--features/--no-features", help="Recompute features first."),
+) -> None:
+    """Walk-forward evaluation: fold the stored data, train and judge each fold only on its own
+    out-of-sample slice, stitch, deflate and gate (evaluation.walk_forward and evaluation.gate)."""
+    from tt_platform.orchestration import fold_partition_keys
+
+    _, overrides = _resolve_config(config, _given(mode=mode, data__interval=interval))
+    if features_too:
+        _print_outcome(_run_assets(["features"], config, overrides, with_partitions=True))
+    _print_outcome(_run_assets(["walk_forward_plan"], config, overrides, with_partitions=False, job_name=WALK_FORWARD_JOB))
+    keys = fold_partition_keys()
+    for number, key in enumerate(keys, start=1):
+        typer.secho(f"fold {number}/{len(keys)}: {key}", bold=True)
+        _print_outcome(_run_assets(
+            ["fold_policies", "fold_evaluation"], config, overrides, with_partitions=False,
+            job_name=WALK_FORWARD_JOB, partition_key=key,
+        ))
+    _print_outcome(_run_assets(["walk_forward_report"], config, overrides, with_partitions=False, job_name=WALK_FORWARD_JOB))
 
 
 @app.command()

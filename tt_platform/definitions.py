@@ -9,6 +9,12 @@ from __future__ import annotations
 import dagster as dg
 
 from tt_platform.defs.evaluation.assets import evaluation_report
+from tt_platform.defs.evaluation.walk_forward import (
+    fold_evaluation,
+    fold_policies,
+    walk_forward_plan,
+    walk_forward_report,
+)
 from tt_platform.defs.features.assets import features
 from tt_platform.defs.market_data.assets import bars
 from tt_platform.defs.market_data.resources import BarSourceResource, MarketClockResource
@@ -18,11 +24,13 @@ from tt_platform.defs.training.assets import trained_policy
 from tt_platform.defs.training.resources import MlflowResource
 from tt_platform.defs.universe.assets import watchlist
 
-ALL_ASSETS = [watchlist, bars, features, trained_policy, evaluation_report]
+MAIN_ASSETS = [watchlist, bars, features, trained_policy, evaluation_report]
+WALK_FORWARD_ASSETS = [walk_forward_plan, fold_policies, fold_evaluation, walk_forward_report]
+ALL_ASSETS = MAIN_ASSETS + WALK_FORWARD_ASSETS
 
 main_job = dg.define_asset_job(
     "main_job",
-    selection=dg.AssetSelection.assets(*ALL_ASSETS),
+    selection=dg.AssetSelection.assets(*MAIN_ASSETS),
     description="The whole graph: watchlist -> bars -> features -> trained policy -> evaluation report.",
 )
 
@@ -32,9 +40,16 @@ universe_job = dg.define_asset_job(
     description="Record the watchlist snapshot (and mark months missing for added symbols).",
 )
 
+walk_forward_job = dg.define_asset_job(
+    "walk_forward_job",
+    selection=dg.AssetSelection.assets(*WALK_FORWARD_ASSETS),
+    description="Walk-forward evaluation: plan the folds, then per fold (partition) train and evaluate, then the "
+    "report and the promotion gate (tt walk-forward runs it all).",
+)
+
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    jobs=[main_job, universe_job],
+    jobs=[main_job, universe_job, walk_forward_job],
     resources={
         # settings come from the environment / .env at run time, never from Dagster config
         "platform": PlatformResource(),

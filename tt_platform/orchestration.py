@@ -67,6 +67,7 @@ from dagster._core.remote_origin import (
     RemoteRepositoryOrigin,
 )
 from dagster._core.storage.dagster_run import DagsterRunStatus
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.load import location_origins_from_yaml_paths
 from dagster._utils.error import SerializableErrorInfo
@@ -79,6 +80,8 @@ from tt_platform.runtime import prepare_dagster, workspace_file
 from tt_platform.settings import get_settings
 
 MAIN_JOB = "main_job"
+WALK_FORWARD_JOB = "walk_forward_job"
+FOLD_PARTITIONS = "walk_forward_folds"  # the dynamic partitions of the walk-forward's folds
 DEFINITIONS_MODULE = "tt_platform.definitions"
 # how often a running ``tt`` looks for a termination requested from the UI
 CANCEL_POLL_SECONDS = 1.0
@@ -380,12 +383,15 @@ def run_selection(
     on_event: EventCallback | None = None,
     workspace: Path | None = None,
     notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    job_name: str = MAIN_JOB,
+    partition_key: str | None = None,
 ) -> dict:
-    """Run ``selection`` (asset names, or ["*"]) of the main job as a run of the workspace's code
+    """Run ``selection`` (asset names, or ["*"]) of ``job_name`` as a run of the workspace's code
     location; return its outcome (see ``run_outcome``). ``notice`` receives one line per run a
     killed ``tt`` left behind and that is now marked failed.
 
     ``with_partitions``: the run covers every month of ``data.start..data.end`` in one run.
+    ``partition_key``: the run materializes that one partition (a walk-forward fold).
     """
     config = load_run_config(config_path).with_overrides(**overrides)
     settings = get_settings()
@@ -399,6 +405,8 @@ def run_selection(
     tags = {"tt/config_hash": config.config_hash, "tt/mode": config.mode.value} | run_worker_tags()
     if with_partitions:
         tags |= range_tags(config.data.start, config.data.end)
+    if partition_key is not None:
+        tags[PARTITION_NAME_TAG] = partition_key
     run_config = dagster_run_config(config, resume_checkpoint=resume_checkpoint, progress=progress)
     asset_selection = None if selection == ["*"] else {dg.AssetKey(name) for name in selection}
 
@@ -409,7 +417,7 @@ def run_selection(
         location = load_code_location(workspace)
         run_id = execute_recorded_run(
             location,
-            MAIN_JOB,
+            job_name,
             instance=active,
             run_config=run_config,
             tags=tags,
@@ -428,3 +436,10 @@ def _instance(given: dg.DagsterInstance | None, settings) -> Iterator[dg.Dagster
     with dg.DagsterInstance.get() as instance:
         yield instance
 
+
+
+def fold_partition_keys(instance: dg.DagsterInstance | None = None) -> list[str]:
+    """The folds of the last walk-forward plan, in fold order (``f00_...``, ``f01_...``, ``f100_...``)."""
+    with _instance(instance, get_settings()) as active:
+        keys = active.get_dynamic_partitions(FOLD_PARTITIONS)
+    return sorted(keys, key=lambda key: (int(key[1:].split("_", 1)[0]), key))

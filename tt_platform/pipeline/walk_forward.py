@@ -94,6 +94,7 @@ class FoldEvaluation:
     weights: dict[int, pd.DataFrame]  # seed -> target weights (decision bar x symbol)
     costs: dict[int, dict[str, float]]  # seed -> commission and slippage (currency)
     policy_ids: dict[int, str] = field(default_factory=dict)
+    mlflow_run_ids: dict[int, str | None] = field(default_factory=dict)  # seed -> training run
 
 
 def _market_config(config: RunConfig, seed: int) -> RunConfig:
@@ -262,6 +263,7 @@ def evaluate_fold(
         weights=weights,
         costs=costs,
         policy_ids=dict(policies.policy_ids),
+        mlflow_run_ids=dict(policies.mlflow_run_ids),
     )
     if tracker is not None:
         _log_fold_to_mlflow(tracker, policies, evaluation)

@@ -7,8 +7,11 @@ def test_definitions_load_and_validate():
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"watchlist", "bars", "features", "trained_policy", "evaluation_report"}
-    assert {job.name for job in defs.resolve_all_job_defs()} >= {"main_job", "universe_job"}
+    assert keys == {
+        "watchlist", "bars", "features", "trained_policy", "evaluation_report",
+        "walk_forward_plan", "fold_policies", "fold_evaluation", "walk_forward_report",
+    }
+    assert {job.name for job in defs.resolve_all_job_defs()} >= {"main_job", "universe_job", "walk_forward_job"}
 
 
 def test_lineage_edges_carry_the_watchlist_snapshot_and_the_policy():
@@ -21,6 +24,10 @@ def test_lineage_edges_carry_the_watchlist_snapshot_and_the_policy():
     assert parents["features"] == {"bars", "watchlist"}
     assert parents["trained_policy"] == {"features", "watchlist"}
     assert parents["evaluation_report"] == {"trained_policy"}
+    assert parents["walk_forward_plan"] == {"features", "watchlist"}
+    assert parents["fold_policies"] == {"walk_forward_plan"}
+    assert parents["fold_evaluation"] == {"walk_forward_plan", "fold_policies"}
+    assert parents["walk_forward_report"] == {"walk_forward_plan", "fold_evaluation"}
     by_name = {a.key.to_user_string(): a for a in ALL_ASSETS}
     # data-carrying edges (inputs), not bare ordering
     assert set(by_name["evaluation_report"].keys_by_input_name) == {"trained_policy"}
