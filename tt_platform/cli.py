@@ -326,6 +326,118 @@ def evaluate(
     _print_outcome(_run_assets(["evaluation_report"], config, overrides, with_partitions=False))
 
 
+@app.command()
+def stress(
+    config: Optional[Path] = ConfigOption,
+    policy: Optional[str] = typer.Option(
+        None, "--policy", help="Stress the last target weights of this policy's newest stored episode."
+    ),
+    weights: Optional[str] = typer.Option(
+        None, "--weights", help="Weights to stress, e.g. SPY=0.5,QQQ=0.5 (default: equal weight over the universe)."
+    ),
+    equity: Optional[float] = typer.Option(None, "--equity", help="Portfolio value (default: env.initial_cash)."),
+    daily_loss_limit: Optional[float] = typer.Option(
+        None, "--daily-loss-limit", help="Daily kill switch as a fraction, e.g. 0.03 (not in the env config; default off)."
+    ),
+    rebalance: bool = typer.Option(
+        False, "--rebalance/--hold", help="Return to the starting weights every bar, or hold (only the gate trades)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the simulated paths."),
+) -> None:
+    """Shock a portfolio (10% gap, volatility x3 for a month, largest position -50%, correlation
+    spike) at the last stored close: the loss and what the risk gate does."""
+    from datetime import timedelta
+
+    from tt_platform.core.costs import CostModel
+    from tt_platform.data.watchlist import WatchlistError
+    from tt_platform.evaluation import stress as st
+    from tt_platform.pipeline.compare import format_table
+    from tt_platform.pipeline.store_access import open_store
+    from tt_platform.pipeline.universe import resolve_watchlist
+    from tt_platform.pipeline.windows import day_end, day_start
+    from tt_platform.store.episodes import list_episodes, read_episode
+    from tt_platform.store.prices import read_bars
+
+    if policy and weights:
+        _fail("give --policy or --weights, not both")
+    run_config, _ = _resolve_config(config, {})
+    env, data = run_config.env, run_config.data
+    try:
+        limits = st.risk_limits_from_env(env, daily_loss_limit=daily_loss_limit)
+        chosen = st.parse_weights(weights) if weights else None
+    except ValueError as exc:
+        _fail(str(exc))
+    if equity is not None and not equity > 0:
+        _fail(f"--equity must be > 0, got {equity}")
+    _database_url()
+    engine = open_store(get_settings())
+    if policy:
+        episodes = list_episodes(engine, policy_id=policy)
+        if episodes.empty:
+            _fail(f"no stored episode of policy {policy!r}; evaluate it first (tt evaluate)")
+        log = read_episode(engine, episodes.iloc[0]["episode_id"])
+        try:
+            chosen = st.last_step_weights(log["weights"])
+        except ValueError as exc:
+            _fail(f"policy {policy!r}, episode {episodes.iloc[0]['episode_id']}: {exc}")
+    try:
+        symbols = list(chosen) if chosen else list(resolve_watchlist(run_config).symbols)
+    except WatchlistError as exc:
+        _fail(str(exc))
+    start = max(data.start, data.end - timedelta(days=200))  # enough daily bars for the recent volatility
+    bars = read_bars(engine, symbols, day_start(start), day_end(data.end), interval=data.interval, adjusted=data.adjusted)
+    if bars.empty:
+        _fail(f"no stored {data.interval} bars of {', '.join(symbols)} in {start}..{data.end}; ingest them first (tt ingest)")
+    try:
+        closes = st.closes_from_bars(bars).reindex(columns=symbols)
+        state = st.state_from_closes(closes, equity or env.initial_cash, chosen)
+        frame = st.run_stress(
+            state, limits, st.STANDARD_SCENARIOS, seed, policy="rebalance" if rebalance else "hold",
+            cost_model=CostModel(env.commission_bps, env.slippage_bps, env.min_commission),
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"tt stress: {st.describe_state(state)} at the {closes.index[-1]:%Y-%m-%d} close")
+    typer.echo(f"  gate: {st.describe_limits(limits)}; {'rebalancing to the weights' if rebalance else 'holding'}, seed {seed}")
+    for breach in st.starting_breaches(state, limits):
+        typer.secho(f"  note: the starting weights already breach the gate ({breach})", fg=typer.colors.YELLOW)
+    typer.echo(format_table(frame[list(st.DISPLAY_COLUMNS)]))
+    for row in frame.itertuples():
+        typer.echo(f"  {row.scenario}: {row.gate_actions}")
+
+
+@app.command()
+def compare(
+    experiment: str = typer.Option("tt-platform", "--experiment", help="MLflow experiment."),
+    walk_forward: Optional[str] = typer.Option(
+        None, "--walk-forward", help="Only this walk-forward's runs (its plan key, or the key's start)."
+    ),
+    policy: Optional[list[str]] = typer.Option(None, "--policy", help="Only this policy's run; repeat for several."),
+    metric: Optional[list[str]] = typer.Option(
+        None, "--metric", help="MLflow metric to show; repeat for several (default: in- and out-of-sample "
+                               "Sharpe, return and drawdown, and the baselines' out-of-sample Sharpe)."
+    ),
+    walk_forwards: bool = typer.Option(
+        False, "--walk-forwards",
+        help="One row per walk-forward (its own out-of-sample metrics, else the mean over its fold runs).",
+    ),
+    limit: int = typer.Option(20, "--limit", min=1, help="Show at most this many rows."),
+) -> None:
+    """Trained policies side by side from MLflow: in-sample next to out-of-sample metrics, best
+    out-of-sample Sharpe first."""
+    from tt_platform.pipeline.compare import compare_runs, format_table
+
+    settings = get_settings()
+    try:
+        frame = compare_runs(
+            settings.mlflow_uri, experiment, walk_forward=walk_forward, policies=policy or None,
+            metrics=metric or None, limit=limit, kind="walk_forward" if walk_forwards else "training",
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(format_table(frame))
+
+
 @app.command("gateway-sim", add_help_option=False)  # --help is the emulator's own
 def gateway_sim(
     ctx: typer.Context,

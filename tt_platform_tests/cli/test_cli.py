@@ -92,3 +92,24 @@ def test_gateway_sim_help_shows_the_emulators_own_options():
     result = runner.invoke(app, ["gateway-sim", "--help"])
     assert result.exit_code == 0, result.output
     assert "--synthetic" in result.output and "--replay-start" in result.output
+
+
+def test_compare_names_a_missing_experiment_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("TT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    get_settings.cache_clear()
+    from tt_platform.training.tracking import MlflowTracker
+
+    assert MlflowTracker((tmp_path / "mlruns").as_uri(), "tt-platform").experiment_id  # the store exists
+    try:
+        result = runner.invoke(app, ["compare", "--experiment", "no-such-experiment"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no-such-experiment" in lines[0], result.output
+
+
+def test_stress_refuses_policy_and_weights_together():
+    result = runner.invoke(app, ["stress", "--policy", "ppo-x", "--weights", "SPY=1"])
+    assert result.exit_code == 2 and "give --policy or --weights, not both" in result.output
