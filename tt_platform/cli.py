@@ -316,6 +316,48 @@ def walk_forward(
 
 
 @app.command()
+def tune(
+    config: Optional[Path] = ConfigOption,
+    trials: int = typer.Option(20, "--trials", min=1, help="Trials this command runs (split over --workers processes)."),
+    timeout: Optional[float] = typer.Option(
+        None, "--timeout", min=1, help="Seconds after which no new trial starts (the running ones finish)."
+    ),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes on this machine, all adding to one study."),
+    storage: Optional[str] = typer.Option(
+        None, "--storage", help="Optuna storage URL (default: the platform database, schema tt_optuna)."
+    ),
+) -> None:
+    """Hyperparameter search with Optuna (evaluation.tuning): every trial trains the walk-forward's
+    folds and is scored on their validation windows only, never the test folds. Every `tt tune`
+    with the same config on a machine that reaches the platform database joins the same study."""
+    from tt_platform.pipeline.tuning import run_tuning, worker_command
+    from tt_platform.store.engine import StoreConfigError, connect_store
+
+    run_config, _ = _resolve_config(config, {})
+    _database_url()  # one line naming the server (never the password) when it cannot be reached
+    settings = get_settings()
+    engine = connect_store(settings)
+    try:
+        result = run_tuning(engine, run_config, settings, n_trials=trials, workers=workers, timeout=timeout,
+                            storage_url=storage)
+    except (ValueError, LookupError, StoreConfigError) as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    typer.secho(f"study {result.study_name} in {result.storage}", bold=True)
+    typer.echo(f"  trials: {result.trials_run} run now; the study holds {result.completed_trials} completed, "
+               f"{result.recorded_trials} counted by the walk-forward's deflated Sharpe")
+    if result.best_value is None:
+        typer.echo("  no completed trial yet")
+    else:
+        typer.echo(f"  best: trial {result.best_trial}, mean validation Sharpe {result.best_value:.3f}")
+        for key, value in sorted(result.best_params.items()):
+            typer.echo(f"      training.{key}: {value}")
+    typer.echo(f"more workers, on any machine whose TT_DB_URL is this database: "
+               f"{worker_command(str(config) if config else None, trials, storage=storage is not None)}")
+
+
+@app.command()
 def evaluate(
     config: Optional[Path] = ConfigOption,
     mode: Optional[Mode] = ModeOption,

@@ -49,6 +49,7 @@ from pydantic import (
 from tt_platform.config.env import EnvConfig
 from tt_platform.config.text import TextFileError, line_of_offset, read_text
 from tt_platform.config.training import SEED_LIMIT, TrainConfig, algo_env_problem
+from tt_platform.config.tuning import TuningConfig
 from tt_platform.config.walk_forward import GateConfig, WalkForwardConfig
 from tt_platform.data.sources.factory import SOURCES
 
@@ -249,6 +250,7 @@ class EvaluationConfig(StrictModel):
                                  description="share of the bars held out for evaluation")
     walk_forward: WalkForwardConfig = Field(default_factory=WalkForwardConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
 
 
 class RunConfig(StrictModel):
@@ -299,6 +301,12 @@ class RunConfig(StrictModel):
         del payload["mode"]
         for key in ("source", "csv_dir", "symbols"):
             del payload["data"][key]
+        # how policies are judged, tuned and folded does not shape one policy: the walk-forward's
+        # windows reach a policy as its data (snapshot hash), its seed as training.seed
+        evaluation = payload.get("evaluation")
+        if isinstance(evaluation, dict):
+            for key in ("walk_forward", "gate", "tuning"):
+                evaluation.pop(key, None)
         if self.universe.watchlist is not None:
             payload["universe"]["watchlist"] = _watchlist_identity(self.universe.watchlist)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -115,9 +115,11 @@ def plan_walk_forward(
     walk = config.evaluation.walk_forward
     folds = tuple(plan_folds(loaded.market.timestamps, walk))
     data_hash = loaded.market.data_hash()
-    # the seeds are the plan's, not one run's: hash the config without its training seed
+    # the seeds are the plan's, not one run's: hash the config without its training seed, and
+    # the walk-forward's layout (which the config hash leaves to the policies' data hashes)
     config_hash = _market_config(config, 0).config_hash
-    plan_key = hashlib.sha256(f"{config_hash}|{loaded.matrix.feature_set_hash}|{data_hash}".encode()).hexdigest()[:12]
+    identity = f"{config_hash}|{walk.key()}|{loaded.matrix.feature_set_hash}|{data_hash}"
+    plan_key = hashlib.sha256(identity.encode()).hexdigest()[:12]
     run_id = run_url = None
     if tracker is not None:
         run_id, run_url = _open_parent_run(tracker, config, plan_key, folds, loaded, data_hash)
@@ -192,7 +194,7 @@ def train_fold(
 ) -> FoldPolicies:
     """A policy per seed on the fold's training bars, or the one already trained on them."""
     fold = plan.fold(fold_key)
-    loaded = _load_plan_market(engine, config, plan)
+    loaded = plan_market(engine, config, plan)
     ids: dict[int, str] = {}
     runs: dict[int, str | None] = {}
     reused: list[int] = []
@@ -211,12 +213,15 @@ def train_fold(
     return FoldPolicies(plan.plan_key, fold_key, ids, runs, tuple(reused))
 
 
-def _load_plan_market(engine: Engine, config: RunConfig, plan: WalkForwardPlan) -> LoadedMarket:
+def plan_market(
+    engine: Engine, config: RunConfig, plan: WalkForwardPlan, *, remedy: str = "materialize walk_forward_plan again"
+) -> LoadedMarket:
+    """The bars and features ``plan`` was made on; ValueError (ending with ``remedy``) when they changed since."""
     loaded = load_market(engine, config, symbols=list(plan.symbols), watchlist_hash=plan.watchlist_hash)
     if loaded.market.data_hash() != plan.data_snapshot_hash:
         raise ValueError(
             f"the stored bars or features changed since walk-forward plan {plan.plan_key} was made "
-            f"(data {loaded.market.data_hash()} != {plan.data_snapshot_hash}); materialize walk_forward_plan again"
+            f"(data {loaded.market.data_hash()} != {plan.data_snapshot_hash}); {remedy}"
         )
     return loaded
 
@@ -234,7 +239,7 @@ def evaluate_fold(
     if policies.plan_key != plan.plan_key:
         raise ValueError(f"fold {policies.fold_key} was trained for plan {policies.plan_key}, not {plan.plan_key}")
     fold = plan.fold(policies.fold_key)
-    loaded = _load_plan_market(engine, config, plan)
+    loaded = plan_market(engine, config, plan)
     # the market ends with the fold's last test bar: the episode cannot run past its slice
     market = loaded.market.take(slice(0, fold.test.last + 1))
     env_config = config.env.whole_period(stops=False)

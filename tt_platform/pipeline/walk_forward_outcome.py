@@ -17,6 +17,7 @@ from tt_platform.evaluation.walk_forward_report import markdown_summary, report_
 from tt_platform.pipeline.evaluation import feature_drift
 from tt_platform.pipeline.promotion import Promotion, promote
 from tt_platform.pipeline.training import load_market
+from tt_platform.pipeline.tuning import tuning_trials_for
 from tt_platform.pipeline.walk_forward import (
     GATE_BASELINES,
     OOS_METRICS,
@@ -51,7 +52,8 @@ def report_walk_forward(
     *,
     tracker: MlflowTracker | None,
 ) -> WalkForwardOutcome:
-    summary = summarize(plan, folds, config)
+    # the trials `tt tune` scored to choose this config's training values count for the deflated Sharpe
+    summary = summarize(plan, folds, config, extra_trials=tuning_trials_for(engine, config))
     summary_path = write_summary(summary, settings.reports_dir)
     promotion = promote(tracker, summary, enabled=config.evaluation.gate.promote)
     drift = _last_fold_drift(engine, config, settings, plan, summary)
