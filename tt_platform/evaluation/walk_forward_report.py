@@ -717,7 +717,7 @@ def _deflated(summary: WalkForwardSummary) -> str:
         ("probabilistic Sharpe ratio (PSR vs 0, probability)", _pct(d.get("psr"))),
         ("policy Sharpe ratio (annualised)", _fixed(per_period * math.sqrt(periods) if per_period is not None else None)),
         ("SR0: best Sharpe expected from luck alone (annualised)", _fixed(d.get("sr0_annualised"))),
-        ("trials (folds × seeds + tuning)", str(summary.n_trials)),
+        ("trials (seeds + tuning trials)", str(summary.n_trials)),
         ("observations (out-of-sample returns, bars)", _fixed(d.get("observations"), 0)),
     ]
     cells = "".join(f'<tr><th scope="row">{_e(k)}</th><td>{_e(v)}</td></tr>' for k, v in rows)

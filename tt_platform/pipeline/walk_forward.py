@@ -445,8 +445,10 @@ def summarize(plan: WalkForwardPlan, folds: Sequence[FoldEvaluation], config: Ru
     spread = seed_spread({seed: metrics[f"policy (seed {seed})"] for seed in plan.seeds})
     primary = _median_seed(plan.seeds, metrics)
     policy_name = f"policy (seed {primary})"
-    trial_sharpes = [m.get("sharpe") for f in ordered for m in f.policy_metrics.values()]
-    n_trials = len(trial_sharpes) + extra_trials
+    # a trial is one candidate that could have been picked: each seed (over the same stitched
+    # period) and each tuning trial. Folds are not trials: together they are one evaluation.
+    trial_sharpes = [metrics[f"policy (seed {seed})"].get("sharpe") for seed in plan.seeds]
+    n_trials = len(plan.seeds) + extra_trials
     deflated = _deflated(stitched[policy_name], trial_sharpes, n_trials, periods)
     gate = config.evaluation.gate
     verdict = judge(
@@ -470,15 +472,23 @@ def _median_seed(seeds: Sequence[int], metrics) -> int:
 
 
 def _deflated(curve: pd.Series, trial_sharpes, n_trials: int, periods: float) -> dict[str, float | None]:
-    """Per-period Sharpe ratios in, annualised ones alongside for reading."""
+    """Per-period Sharpe ratios in, annualised ones alongside for reading.
+
+    The variance of the trials' Sharpe ratios comes from the seeds' stitched Sharpe ratios when
+    there are two or more; otherwise (one seed, tuning trials scored on other windows) from the
+    sampling variance of a Sharpe ratio estimate, (1 + SR^2 / 2) / T: the trials are taken to
+    differ by estimation noise alone, the least a search over them can gain by luck."""
     returns = returns_from_equity(curve)
     defined = [s / math.sqrt(periods) for s in trial_sharpes if s is not None and math.isfinite(s)]
     try:
         estimate = SharpeEstimate.from_returns(returns)
-        if n_trials <= 1 or len(defined) < 2:
+        if n_trials <= 1:
             result = deflated_sharpe_ratio(estimate, 1)
-        else:
+        elif len(defined) >= 2 and float(np.var(defined, ddof=1)) > 0:
             result = deflated_sharpe_ratio(estimate, n_trials, trial_sharpes=defined)
+        else:
+            noise = (1.0 + 0.5 * estimate.sharpe**2) / estimate.n_observations
+            result = deflated_sharpe_ratio(estimate, n_trials, trial_sr_variance=noise)
     except ValueError as exc:
         return {"dsr": None, "psr": None, "sr0": None, "reason": str(exc)}  # type: ignore[dict-item]
     return {
