@@ -303,6 +303,16 @@ class RunConfig(StrictModel):
             del payload["data"][key]
         # how policies are judged, tuned and folded does not shape one policy: the walk-forward's
         # windows reach a policy as its data (snapshot hash), its seed as training.seed
+        # how training is executed, not what it learns: the batched env gives identical results, and
+        # the extractor settings at their defaults keep the hashes of configs written before them
+        training = payload.get("training")
+        if isinstance(training, dict):
+            training.pop("vec_env", None)
+            for key, default in (("policy_extractor", "flat"), ("fused_optimizer", False)):
+                if training.get(key, default) == default:
+                    training.pop(key, None)
+            if self.training.policy_extractor == "flat":
+                training.pop("extractor_symbol_dim", None)
         evaluation = payload.get("evaluation")
         if isinstance(evaluation, dict):
             for key in ("walk_forward", "gate", "tuning"):

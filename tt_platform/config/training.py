@@ -25,7 +25,11 @@ class TrainConfig(BaseModel):
     total_timesteps: int = Field(4096, ge=1, le=MAX_TOTAL_TIMESTEPS,
                                  description="total env steps, counted across envs; "
                                  "on resume, training continues until this total")
-    n_envs: int = Field(2, ge=1, le=64, description="DummyVecEnv copies, seeds seed..seed+n-1")
+    n_envs: int = Field(2, ge=1, le=64, description="env copies, seeds seed..seed+n-1")
+    vec_env: Literal["dummy", "batched"] = Field(
+        "dummy", description="how the env copies are stepped: 'dummy' (SB3 DummyVecEnv, one env "
+        "after another) or 'batched' (tt_platform.env.vector.BatchedTradingVecEnv, all copies "
+        "in one step, identical results, faster)")
     seed: int = Field(42, ge=0, lt=SEED_LIMIT, description="random seed of the policy and the "
                       "first env (numpy and torch take 0 <= seed < 2**32)")
     feature_set: Literal["basic", "full"] = Field("basic", description="features the policy observes")
@@ -33,6 +37,15 @@ class TrainConfig(BaseModel):
     net_arch: list[PositiveInt] = Field(default_factory=lambda: [64, 64],
                                 description="hidden layer sizes of the policy and value "
                                 "networks; []: linear")
+    policy_extractor: Literal["flat", "shared_symbol"] = Field(
+        "flat", description="the policy's input layer: 'flat' (SB3's default, every observed "
+        "value into the first layer) or 'shared_symbol' (window pooling and one small encoder "
+        "shared by all symbols, tt_platform.training.extractor)")
+    extractor_symbol_dim: int = Field(
+        16, ge=1, le=1024, description="per-symbol embedding size of the 'shared_symbol' extractor")
+    fused_optimizer: bool = Field(
+        False, description="Adam's fused kernel (ppo, sac): the same update in one kernel "
+        "instead of one per parameter tensor; faster for small networks")
     learning_rate: float = Field(3e-4, gt=0)
     gamma: float = Field(0.99, gt=0, le=1, description="discount factor")
     # on-policy (PPO / A2C)
@@ -68,6 +81,8 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"n_steps x n_envs ({self.n_steps * self.n_envs}) must be >= batch_size "
                 f"({self.batch_size}) for PPO")
+        if self.fused_optimizer and self.algo == "a2c":
+            raise ValueError("fused_optimizer needs Adam (ppo, sac); a2c uses RMSprop")
         return self
 
 

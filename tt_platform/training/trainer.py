@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from tt_platform.config.env import EnvConfig
 from tt_platform.config.training import TrainConfig, algo_env_problem
 from tt_platform.env import MarketData, make_env, policy_from_model, rollout
 from tt_platform.env.rollout import EpisodeRecord
+from tt_platform.env.vector import BatchedTradingVecEnv
 from tt_platform.training.checkpoint import (
     MODEL_FILE,
     Checkpoint,
@@ -31,7 +32,9 @@ from tt_platform.training.checkpoint import (
     step_folder_name,
     write_latest,
 )
+from tt_platform.training.extractor import LeanRolloutBuffer, extractor_policy_kwargs
 from tt_platform.training.metrics import METRIC_NAMES, episode_metrics, record_metrics
+from tt_platform.training.sb3_logging import mlflow_logger
 from tt_platform.training.tracking import MlflowTracker, TrackedRun
 
 log = logging.getLogger(__name__)
@@ -157,10 +160,54 @@ class PeriodicCheckpointCallback(BaseCallback):
         return True
 
 
-def algo_kwargs(config: TrainConfig) -> dict[str, Any]:
-    """The SB3 constructor arguments ``config`` sets for its algorithm."""
+@dataclass(frozen=True)
+class ObservationLayout:
+    """How the env lays out an observation: [n_symbols, rows, window] (the extractor needs it)."""
+
+    n_symbols: int
+    window: int
+
+    @classmethod
+    def of(cls, market: MarketData, env_config: EnvConfig) -> ObservationLayout:
+        return cls(market.n_symbols, env_config.window_size)
+
+    @classmethod
+    def of_env(cls, env: Any) -> ObservationLayout:
+        """From a trading VecEnv (or gymnasium env): its market and config."""
+        if isinstance(env, VecEnv):
+            market, config = env.get_attr("market", 0)[0], env.get_attr("config", 0)[0]
+        else:
+            market, config = env.unwrapped.market, env.unwrapped.config
+        return cls.of(market, config)
+
+
+def policy_kwargs(config: TrainConfig, layout: ObservationLayout | None) -> dict[str, Any]:
+    """SB3 ``policy_kwargs``: the network ``config`` sets. ``layout`` is needed by the
+    'shared_symbol' extractor only."""
+    kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
+    if config.policy_extractor != "flat":
+        if layout is None:
+            raise ValueError(f"policy_extractor {config.policy_extractor!r} needs the "
+                             "observation layout (n_symbols, window)")
+        kwargs |= extractor_policy_kwargs(config.policy_extractor, n_symbols=layout.n_symbols,
+                                          window=layout.window,
+                                          symbol_dim=config.extractor_symbol_dim)
+    if config.fused_optimizer:
+        # SB3's on-policy default for Adam is eps=1e-5 (set only when no optimizer_kwargs are
+        # given); keep it, so only the kernel changes.
+        kwargs["optimizer_kwargs"] = ({"eps": 1e-5, "fused": True} if config.algo == "ppo"
+                                      else {"fused": True})
+    return kwargs
+
+
+def algo_kwargs(config: TrainConfig, layout: ObservationLayout | None = None) -> dict[str, Any]:
+    """The SB3 constructor arguments ``config`` sets for its algorithm (``layout``: see
+    ``policy_kwargs``)."""
     common = {"learning_rate": config.learning_rate, "gamma": config.gamma,
-              "policy_kwargs": {"net_arch": list(config.net_arch)}}
+              "policy_kwargs": policy_kwargs(config, layout)}
+    if config.algo in ("ppo", "a2c"):
+        # explicit either way, so a resumed checkpoint takes this config's buffer
+        common["rollout_buffer_class"] = LeanRolloutBuffer if _lean_buffer(config) else None
     if config.algo == "ppo":
         return common | {"n_steps": config.n_steps, "batch_size": config.batch_size,
                          "n_epochs": config.n_epochs, "gae_lambda": config.gae_lambda,
@@ -175,15 +222,26 @@ def algo_kwargs(config: TrainConfig) -> dict[str, Any]:
                      "train_freq": config.train_freq}
 
 
-def build_model(config: TrainConfig, env: Any) -> Any:
+def _lean_buffer(config: TrainConfig) -> bool:
+    """Whether on-policy training uses ``LeanRolloutBuffer`` (same values as SB3's buffer, one
+    copy less per minibatch); tied to the faster settings so the default run is SB3's own."""
+    return config.vec_env == "batched" or config.policy_extractor != "flat"
+
+
+def build_model(config: TrainConfig, env: Any, layout: ObservationLayout | None = None) -> Any:
     """A fresh SB3 model of ``config.algo`` on ``env`` (a VecEnv or gymnasium env), every
-    hyperparameter taken from ``config``."""
+    hyperparameter taken from ``config``; ``layout`` defaults to the env's."""
+    if layout is None and config.policy_extractor != "flat":
+        layout = ObservationLayout.of_env(env)
     return algo_class(config.algo)(config.policy, env, seed=config.seed, device=config.device,
-                                   verbose=0, **algo_kwargs(config))
+                                   verbose=0, **algo_kwargs(config, layout))
 
 
-def make_vec_env(market: MarketData, env_config: EnvConfig, train_config: TrainConfig) -> DummyVecEnv:
-    """``train_config.n_envs`` copies of the env, seeded ``seed``, ``seed + 1``, ..."""
+def make_vec_env(market: MarketData, env_config: EnvConfig, train_config: TrainConfig) -> VecEnv:
+    """``train_config.n_envs`` copies of the env, seeded ``seed``, ``seed + 1``, ...: a
+    ``DummyVecEnv`` or, with ``vec_env: batched``, one ``BatchedTradingVecEnv`` (same results)."""
+    if train_config.vec_env == "batched":
+        return BatchedTradingVecEnv(market, env_config, train_config.n_envs, seed=train_config.seed)
     return DummyVecEnv([
         (lambda i=i: make_env(market, env_config, seed=train_config.seed + i))
         for i in range(train_config.n_envs)])
@@ -205,11 +263,16 @@ def _check_resume(checkpoint: Checkpoint, market: MarketData, env_config: EnvCon
         raise CheckpointError(
             f"{checkpoint.path}: feature_set_hash {checkpoint.feature_set_hash} differs from the "
             f"market's {market.feature_set_hash}")
-    network = [k for k in ("policy", "net_arch")
+    # keys stored in the model's policy kwargs: SB3 refuses to resume when they differ
+    network_keys = ["policy", "net_arch", "policy_extractor", "fused_optimizer"]
+    if train_config.policy_extractor != "flat":
+        network_keys.append("extractor_symbol_dim")
+    network = [k for k in network_keys
                if getattr(checkpoint.train_config, k) != getattr(train_config, k)]
     if network:
         raise CheckpointError(
-            f"{checkpoint.path}: training config differs in {network}, which changes the network")
+            f"{checkpoint.path}: training config differs in {network}, which changes the "
+            "network or its optimizer")
     shape_keys = ("window_size", "action_scheme", "observation", "include_positions", "long_only")
     changed = [k for k in shape_keys
                if getattr(checkpoint.env_config, k) != getattr(env_config, k)]
@@ -278,18 +341,21 @@ def train_policy(market: MarketData, env_config: EnvConfig, train_config: TrainC
 
         vec_env = make_vec_env(market, env_config, train_config)
         stack.callback(vec_env.close)
+        layout = ObservationLayout.of(market, env_config)
         if resume is not None:
             try:
                 # the hyperparameters of this config apply to the continued training
                 model = algo_class(train_config.algo).load(
                     resume.model_path, env=vec_env, device=train_config.device,
-                    **algo_kwargs(train_config))
+                    **algo_kwargs(train_config, layout))
             except ValueError as exc:  # SB3 refuses an env whose spaces differ
                 message = " ".join(str(exc).split())
                 raise CheckpointError(f"{resume.path}: {message}") from None
             model.set_random_seed(train_config.seed)
         else:
-            model = build_model(train_config, vec_env)
+            model = build_model(train_config, vec_env, layout)
+        if run is not None:
+            model.set_logger(mlflow_logger(run))  # SB3's losses, KL, entropy next to our metrics
 
         def save(m: Any) -> Checkpoint:
             name = step_folder_name(m.num_timesteps)

@@ -110,6 +110,11 @@ OBSERVED = {
     "eval_episode": ("run", None),
     # chooses the stored features the market is loaded with (tests/pipeline/test_training_records.py)
     "feature_set": ("pipeline", None),
+    # the faster settings, checked on the model in tests/training/test_extractor.py
+    "vec_env": ("extractor", None),
+    "policy_extractor": ("extractor", None),
+    "extractor_symbol_dim": ("extractor", None),
+    "fused_optimizer": ("extractor", None),
 }
 
 YAMLS = {"ppo": PPO_YAML, "sac": SAC_YAML, "a2c": A2C_YAML}
