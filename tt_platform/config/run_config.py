@@ -36,8 +36,6 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -47,6 +45,7 @@ from pydantic import (
 )
 
 from tt_platform.config.env import EnvConfig
+from tt_platform.config.strict import StrictModel
 from tt_platform.config.text import TextFileError, line_of_offset, read_text
 from tt_platform.config.training import SEED_LIMIT, TrainConfig, algo_env_problem
 from tt_platform.config.tuning import TuningConfig
@@ -120,10 +119,6 @@ class Mode(str, Enum):
     backtest = "backtest"
     paper = "paper"
     live = "live"
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class UniverseConfig(StrictModel):

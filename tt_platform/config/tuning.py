@@ -20,17 +20,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
+from tt_platform.config.strict import StrictModel
 from tt_platform.config.training import TrainConfig
 
 # never sampled: the seed is the walk-forward's (tuning it would pick a lucky seed), the rest
 # change how training runs, not what it learns
 UNTUNABLE_KEYS = ("seed", "device", "torch_threads", "checkpoint_every", "eval_episode")
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _field_value(key: str, value: Any) -> Any:

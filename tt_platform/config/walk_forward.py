@@ -37,14 +37,11 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
+from tt_platform.config.strict import StrictModel
 from tt_platform.config.training import SEED_LIMIT
 
-
-class StrictModel(BaseModel):
-    # the run config's own base (run_config imports this module, so it cannot be imported here)
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 # sane upper bounds: 10M bars is some 100 years of minute bars
 MAX_BARS = 10_000_000

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import re
+from abc import ABC, abstractmethod
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -241,15 +242,16 @@ def risk_limits_from_env(env_config: object, *, daily_loss_limit: float | None =
 
 # ---------------------------------------------------------------------------- scenarios
 @dataclass(frozen=True)
-class Scenario:
+class Scenario(ABC):
     """A named shock: ``price_relatives(state, rng)`` -> [bars, N] (> 0), price at bar t over
     price at bar t-1."""
 
     name: str
     description: str
 
+    @abstractmethod
     def price_relatives(self, state: PortfolioState, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError
+        """The shock's path of price relatives for ``state``'s symbols."""
 
 
 @dataclass(frozen=True)
@@ -298,9 +300,9 @@ class SimulatedScenario(Scenario):
         if not 0.0 <= self.quantile <= 1.0:
             raise ValueError(f"{self.name}: quantile must be in [0, 1], got {self.quantile!r}")
 
+    @abstractmethod
     def log_returns(self, state: PortfolioState, rng: np.random.Generator) -> np.ndarray:
         """[n_paths, bars, N] log returns."""
-        raise NotImplementedError
 
     def price_relatives(self, state: PortfolioState, rng: np.random.Generator) -> np.ndarray:
         paths = self.log_returns(state, rng)

@@ -34,7 +34,7 @@ from tt_platform.settings import PlatformSettings
 from tt_platform.store.episodes import write_episode
 from tt_platform.training.checkpoint import code_version, load_model
 from tt_platform.training.episodes import episode_frames
-from tt_platform.training.tracking import MlflowTracker
+from tt_platform.training.tracking import MlflowTracker, TrackedRun
 
 BASELINES = ("buy_and_hold", "equal_weight", "risk_matched", "momentum", "cash")
 # what the gate compares with (momentum is reported, not required to be beaten)
@@ -348,16 +348,7 @@ def _log_fold_to_mlflow(tracker: MlflowTracker, policies: FoldPolicies, evaluati
         oos = {f"oos_{k}": v for k, v in evaluation.policy_metrics[seed].items() if k in OOS_METRICS}
         for name, metrics in evaluation.baseline_metrics.items():
             oos[f"oos_{name}_sharpe"] = metrics.get("sharpe")
-        tracker.client.log_batch(run_id, metrics=_metric_entities(oos))
-
-
-def _metric_entities(values: dict[str, float | None]):
-    import time
-
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    return [Metric(k, float(v), now, 0) for k, v in values.items() if v is not None and math.isfinite(v)]
+        TrackedRun(tracker, run_id, tracker.experiment_id).log_metrics(oos)
 
 
 # -- the walk-forward as a whole --------------------------------------------------------------
