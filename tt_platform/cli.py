@@ -122,10 +122,15 @@ class _Progress:
 
     COUNT_EVERY_SECONDS = 3.0
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
+        # runs side by side (tt walk-forward --workers) share the terminal: each line names its run
+        self._prefix = prefix
         self._started: dict[str, float] = {}
         self._materialized: dict[str, int] = {}
         self._shown_at: dict[str, float] = {}
+
+    def _say(self, text: str, **style) -> None:
+        typer.secho(f"{self._prefix}{text}", **style)
 
     def __call__(self, entry) -> None:
         from dagster._core.events import DagsterEventType
@@ -138,38 +143,38 @@ class _Progress:
             if entry.level >= logging.INFO and entry.user_message:
                 prefix = f"  {step}: " if step else "  "
                 warning = entry.level >= logging.WARNING
-                typer.secho(f"{prefix}{'warning: ' if warning else ''}{entry.user_message}", fg=typer.colors.YELLOW if warning else None)
+                self._say(f"{prefix}{'warning: ' if warning else ''}{entry.user_message}", fg=typer.colors.YELLOW if warning else None)
             return
         kind = event.event_type
         if kind == DagsterEventType.RUN_START:
-            typer.echo(f"run {entry.run_id} started")
+            self._say(f"run {entry.run_id} started")
         elif kind == DagsterEventType.STEP_START:
             self._started[step] = entry.timestamp
-            typer.secho(f"  {step}: started", bold=True)
+            self._say(f"  {step}: started", bold=True)
         elif kind == DagsterEventType.ASSET_MATERIALIZATION:
             self._materialized[step] = self._materialized.get(step, 0) + 1
             count, since = self._materialized[step], self._shown_at.get(step, self._started.get(step, entry.timestamp))
             if count > 1 and entry.timestamp - since >= self.COUNT_EVERY_SECONDS:
                 self._shown_at[step] = entry.timestamp
-                typer.echo(f"  {step}: {count} materializations so far")
+                self._say(f"  {step}: {count} materializations so far")
         elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if not evaluation.passed:
                 severity = getattr(getattr(evaluation, "severity", None), "value", "ERROR")
-                typer.secho(
+                self._say(
                     f"  check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed ({severity})",
                     fg=typer.colors.YELLOW,
                 )
         elif kind == DagsterEventType.STEP_SUCCESS:
             took = entry.timestamp - self._started.get(step, entry.timestamp)
             count = self._materialized.get(step, 0)
-            typer.secho(f"  {step}: done in {took:.1f} s, {count} materialization{'s' if count != 1 else ''}", fg=typer.colors.GREEN)
+            self._say(f"  {step}: done in {took:.1f} s, {count} materialization{'s' if count != 1 else ''}", fg=typer.colors.GREEN)
         elif kind == DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
             reason = error_message(error) if error is not None else "failed"
-            typer.secho(f"  {step}: failed: {reason}", fg=typer.colors.RED)
+            self._say(f"  {step}: failed: {reason}", fg=typer.colors.RED)
         elif kind not in (DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED) and entry.level >= logging.WARNING:
-            typer.secho(f"  {step + ': ' if step else ''}warning: {event.message or kind.value}", fg=typer.colors.YELLOW)
+            self._say(f"  {step + ': ' if step else ''}warning: {event.message or kind.value}", fg=typer.colors.YELLOW)
 
 
 WALK_FORWARD_JOB = "walk_forward_job"  # tt_platform.orchestration.WALK_FORWARD_JOB (imported lazily there)
@@ -178,12 +183,20 @@ HIDDEN_METADATA = {"handle", "handle_type"}
 
 
 def _print_outcome(outcome: dict) -> None:
+    _print_metadata(outcome)
+    _fail_if_failed(outcome)
+
+
+def _print_metadata(outcome: dict) -> None:
     for asset, metadata in outcome["assets"].items():
         typer.secho(f"  {asset}", bold=True)
         for key, value in metadata.items():
             if key in HIDDEN_METADATA:
                 continue
             typer.echo(f"      {key}: {value}")
+
+
+def _fail_if_failed(outcome: dict) -> None:
     if not outcome["success"]:
         # the last line: the root cause, with the run to look up in the UI
         verb = "was canceled" if outcome.get("status") == "CANCELED" else "failed"
@@ -296,6 +309,9 @@ def walk_forward(
     mode: Optional[Mode] = ModeOption,
     interval: Optional[str] = IntervalOption,
     features_too: bool = typer.Option(True, "--features/--no-features", help="Recompute features first."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Folds trained at once, each in its own process and Dagster run (up to one per core)."
+    ),
 ) -> None:
     """Walk-forward evaluation: fold the stored data, train and judge each fold only on its own
     out-of-sample slice, stitch, deflate and gate (evaluation.walk_forward and evaluation.gate)."""
@@ -306,13 +322,47 @@ def walk_forward(
         _print_outcome(_run_assets(["features"], config, overrides, with_partitions=True))
     _print_outcome(_run_assets(["walk_forward_plan"], config, overrides, with_partitions=False, job_name=WALK_FORWARD_JOB))
     keys = fold_partition_keys()
-    for number, key in enumerate(keys, start=1):
-        typer.secho(f"fold {number}/{len(keys)}: {key}", bold=True)
-        _print_outcome(_run_assets(
-            ["fold_policies", "fold_evaluation"], config, overrides, with_partitions=False,
-            job_name=WALK_FORWARD_JOB, partition_key=key,
-        ))
+    if workers == 1:
+        for number, key in enumerate(keys, start=1):
+            typer.secho(f"fold {number}/{len(keys)}: {key}", bold=True)
+            _print_outcome(_run_assets(
+                ["fold_policies", "fold_evaluation"], config, overrides, with_partitions=False,
+                job_name=WALK_FORWARD_JOB, partition_key=key,
+            ))
+    else:
+        _run_folds_side_by_side(keys, workers, config, overrides)
     _print_outcome(_run_assets(["walk_forward_report"], config, overrides, with_partitions=False, job_name=WALK_FORWARD_JOB))
+
+
+def _run_folds_side_by_side(keys: list[str], workers: int, config: Optional[Path], overrides: dict) -> None:
+    """``workers`` fold runs at a time, each in its own process; every line says which fold."""
+    from dagster import DagsterInvalidConfigError
+
+    from tt_platform.orchestration import WorkspaceError, run_partitions
+
+    _database_url()
+    typer.secho(f"{len(keys)} folds, {min(workers, len(keys))} at a time", bold=True)
+    finished: list[str] = []
+
+    def fold_done(key: str, outcome: dict) -> None:
+        finished.append(key)
+        state = "done" if outcome["success"] else outcome.get("status", "FAILURE").lower()
+        typer.secho(f"fold {len(finished)}/{len(keys)} {state}: {key} (run {outcome['run_id']})", bold=True,
+                    fg=typer.colors.GREEN if outcome["success"] else typer.colors.RED)
+        _print_metadata(outcome)
+
+    try:
+        outcomes = run_partitions(
+            ["fold_policies", "fold_evaluation"], keys, workers=workers, config_path=config, overrides=overrides,
+            job_name=WALK_FORWARD_JOB, on_event_for=lambda key: _Progress(prefix=f"[{key.split('_', 1)[0]}] "),
+            on_outcome=fold_done,
+        )
+    except (RunConfigError, WatchlistError, WorkspaceError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    except DagsterInvalidConfigError as exc:
+        _fail(f"the run config does not fit the job: {exc}")
+    for outcome in outcomes:
+        _fail_if_failed(outcome)  # the first failed fold's root cause is the last line
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from tt_platform.defs.evaluation.assets import evaluation_report
+from tt_platform.defs.evaluation.tuning import tuning_worker_job
 from tt_platform.defs.evaluation.walk_forward import (
     fold_evaluation,
     fold_policies,
@@ -49,7 +50,7 @@ walk_forward_job = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    jobs=[main_job, universe_job, walk_forward_job],
+    jobs=[main_job, universe_job, walk_forward_job, tuning_worker_job],
     resources={
         # settings come from the environment / .env at run time, never from Dagster config
         "platform": PlatformResource(),

@@ -443,3 +443,65 @@ def fold_partition_keys(instance: dg.DagsterInstance | None = None) -> list[str]
     with _instance(instance, get_settings()) as active:
         keys = active.get_dynamic_partitions(FOLD_PARTITIONS)
     return sorted(keys, key=lambda key: (int(key[1:].split("_", 1)[0]), key))
+
+
+def _run_one_partition(selection: list[str], partition_key: str, execution: dict[str, Any]) -> dict:
+    """One partition's run, in a worker process of ``run_partitions``."""
+    return run_selection(selection, partition_key=partition_key, with_partitions=False, **execution)
+
+
+def run_partitions(
+    selection: list[str],
+    partition_keys: list[str],
+    *,
+    workers: int,
+    config_path: Path | None,
+    overrides: dict,
+    job_name: str,
+    on_event_for: Callable[[str], EventCallback | None] = lambda key: None,
+    on_outcome: Callable[[str, dict], None] = lambda key, outcome: None,
+) -> list[dict]:
+    """Run ``selection`` once per partition key, ``workers`` runs at a time, each run in its own
+    process (spawned: torch and open connections do not fork) and recorded as its own Dagster run,
+    exactly as ``run_selection`` with ``partition_key`` records it. ``on_outcome`` hears each run's
+    outcome as it ends (in completion order).
+
+    After a failed run no further partition starts; the runs already going finish. Returns the
+    outcomes of the runs that ran, in partition order. Ctrl-C interrupts every worker's run.
+    """
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    execution = {"config_path": config_path, "overrides": overrides, "job_name": job_name, "progress": False}
+    outcomes: dict[str, dict] = {}
+    pending = list(partition_keys)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, max(len(pending), 1)), mp_context=context) as pool:
+        running: dict[Any, str] = {}
+
+        def submit_next() -> None:
+            key = pending.pop(0)
+            running[pool.submit(_run_one_partition, selection, key,
+                                execution | {"on_event": on_event_for(key)})] = key
+
+        while pending and len(running) < workers:
+            submit_next()
+        try:
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    key = running.pop(future)
+                    outcomes[key] = future.result()
+                    on_outcome(key, outcomes[key])
+                    if not outcomes[key]["success"]:
+                        pending.clear()
+                while pending and len(running) < workers:
+                    submit_next()
+        except BaseException:
+            pending.clear()
+            for future in running:
+                future.cancel()
+            raise
+    return [outcomes[key] for key in partition_keys if key in outcomes]

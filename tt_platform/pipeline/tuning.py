@@ -627,6 +627,41 @@ def _result(storage, name: str, url: str, plan: WalkForwardPlan, worker_ids: Seq
     )
 
 
+@dataclass(frozen=True)
+class StudyState:
+    """A study as it stands: COMPLETE trials, trials the deflated Sharpe counts, the best so far."""
+
+    completed_trials: int = 0
+    recorded_trials: int = 0
+    best_value: float | None = None
+    best_trial: int | None = None
+
+
+def study_state(storage_url: str, study_name: str) -> StudyState:
+    """One read of ``study_name``'s trials (an empty state when the storage has no such study)."""
+    import optuna
+
+    storage = _open_storage(storage_url, create=False)
+    if storage is None:
+        return StudyState()
+    try:
+        try:
+            study_id = storage.get_study_id_from_name(study_name)
+        except KeyError:
+            return StudyState()
+        trials = storage.get_all_trials(study_id, deepcopy=False)
+    finally:
+        _close(storage)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+    best = max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+    return StudyState(
+        completed_trials=len(complete),
+        recorded_trials=sum(1 for t in trials if _counts_as_trial(t)),
+        best_value=float(best.value) if best else None,
+        best_trial=best.number if best else None,
+    )
+
+
 def recorded_trials(storage_url: str, study_name: str) -> int:
     """How many trials of ``study_name`` produced a validation result: COMPLETE ones, and PRUNED
     ones that scored at least one fold (their values were looked at, so they count as trials of

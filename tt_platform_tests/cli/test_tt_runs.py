@@ -258,3 +258,57 @@ def test_a_run_left_started_by_a_killed_tt_is_marked_failed_by_the_next_tt(tmp_p
     with dg.DagsterInstance.get() as instance:
         assert instance.get_run_by_id(left.run_id).status == DagsterRunStatus.FAILURE
     assert left.run_id[:8] in result.output
+
+
+WALK_FORWARD_YAML = """
+name: folds-side-by-side
+universe:
+  symbols: [AAA, BBB]
+data:
+  source: synthetic
+  start: 2020-01-02
+  end: 2020-12-31
+  seed: 11
+env:
+  window_size: 5
+  episode_length: 40
+training:
+  total_timesteps: 128
+  n_steps: 64
+  batch_size: 32
+  n_envs: 1
+  eval_episode: false
+evaluation:
+  walk_forward:
+    scheme: rolling
+    train_bars: 100
+    min_train_bars: 80
+    test_bars: 40
+    purge_bars: 2
+    max_folds: 3
+"""
+
+
+def test_walk_forward_workers_run_folds_side_by_side_as_their_own_dagster_runs(tmp_path, dagster_home):
+    config = tmp_path / "wf.yaml"
+    config.write_text(WALK_FORWARD_YAML)
+    assert _tt("ingest", "--config", str(config)).exit_code == 0
+    result = _tt("walk-forward", "--config", str(config), "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert "3 folds, 2 at a time" in result.output
+    for number in (1, 2, 3):
+        assert f"fold {number}/3 done:" in result.output
+
+    with dg.DagsterInstance.get() as instance:
+        keys = instance.get_dynamic_partitions("walk_forward_folds")
+        assert len(keys) == 3
+        fold_runs = [r for r in instance.get_runs(filters=RunsFilter(job_name="walk_forward_job"))
+                     if r.tags.get("dagster/partition")]
+        # one recorded run per fold, each executed by a worker process, not by this one
+        assert sorted(r.tags["dagster/partition"] for r in fold_runs) == sorted(keys)
+        assert all(r.status == DagsterRunStatus.SUCCESS for r in fold_runs)
+        worker_pids = {r.tags["tt/pid"] for r in fold_runs}
+        assert str(os.getpid()) not in worker_pids and 1 <= len(worker_pids) <= 2
+        assert sorted(instance.get_materialized_partitions(dg.AssetKey("fold_evaluation"))) == sorted(keys)
+        report = instance.fetch_materializations(dg.AssetKey("walk_forward_report"), limit=1).records
+        assert len(report) == 1

@@ -91,3 +91,19 @@ def test_a_walk_forward_runs_fold_by_fold_and_reports_out_of_sample_in_dagster_a
     assert len(children) == 4
     assert {(c.data.tags["tt.fold"], c.data.tags["tt.seed"]) for c in children} == {(k, s) for k in keys for s in ("0", "1")}
     assert all("oos_total_return" in c.data.metrics and "num_timesteps" in c.data.metrics for c in children)
+
+
+def test_a_walk_forward_of_one_fold_reports(tmp_path, platform_env):  # noqa: F811
+    # Dagster's file IO manager hands a single partition over as the bare value, not a dict
+    path = tmp_path / "wf.yaml"
+    path.write_text(CONFIG.replace("max_folds: 2", "max_folds: 1").replace("seeds: [0, 1]", "seeds: [0]"))
+    config = load_run_config(path)
+    with dg.instance_for_test() as instance:
+        _execute(instance, "main_job", config, ["watchlist", "bars", "features"], tags=range_tags(config.data.start, config.data.end))
+        _execute(instance, "walk_forward_job", config, ["walk_forward_plan"])
+        (key,) = instance.get_dynamic_partitions("walk_forward_folds")
+        _execute(instance, "walk_forward_job", config, ["fold_policies", "fold_evaluation"], partition_key=key)
+        _execute(instance, "walk_forward_job", config, ["walk_forward_report"])
+        report = _metadata(instance, "walk_forward_report")
+    assert report["gate"] in ("passed", "failed")
+    assert Path(report["report_path"]).is_file()

@@ -134,7 +134,9 @@ def fold_evaluation(
 def walk_forward_report(
     context: dg.AssetExecutionContext,
     walk_forward_plan: WalkForwardPlan,
-    fold_evaluation: dict[str, FoldEvaluation],
+    # every fold's evaluation by key; Dagster's file IO manager hands over the bare value when the
+    # plan has one fold only, so both shapes arrive here
+    fold_evaluation: object,
     platform: PlatformResource,
     run_config: RunConfigResource,
     mlflow: MlflowResource,
@@ -143,7 +145,7 @@ def walk_forward_report(
     config = run_config.load(last_session=market_clock.last_session())
     tracker = mlflow.tracker()
     outcome = report_walk_forward(
-        platform.engine(), config, platform.settings, walk_forward_plan, list(fold_evaluation.values()), tracker=tracker
+        platform.engine(), config, platform.settings, walk_forward_plan, _fold_list(fold_evaluation), tracker=tracker
     )
     summary = outcome.summary
     policy = summary.metrics[f"policy (seed {summary.primary_seed})"]
@@ -165,3 +167,9 @@ def walk_forward_report(
     metadata |= {k: round(v, 6) for k, v in numbers.items() if isinstance(v, float)}
     context.log.info(f"walk-forward {walk_forward_plan.plan_key}: gate {summary.verdict.summary()}; {outcome.promotion.message}")
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _fold_list(fold_evaluation: object) -> list[FoldEvaluation]:
+    if isinstance(fold_evaluation, FoldEvaluation):
+        return [fold_evaluation]
+    return list(fold_evaluation.values())
