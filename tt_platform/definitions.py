@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from tt_platform.config.run_config import load_run_config
+
 from tt_platform.defs.evaluation.assets import evaluation_report
 from tt_platform.defs.evaluation.tuning import tuning_worker_job
 from tt_platform.defs.evaluation.walk_forward import (
@@ -24,6 +26,7 @@ from tt_platform.defs.platform.resources import PlatformResource, RunConfigResou
 from tt_platform.defs.training.assets import trained_policy
 from tt_platform.defs.training.resources import MlflowResource
 from tt_platform.defs.universe.assets import watchlist
+from tt_platform.settings import get_settings
 
 MAIN_ASSETS = [watchlist, bars, features, trained_policy, evaluation_report]
 WALK_FORWARD_ASSETS = [walk_forward_plan, fold_policies, fold_evaluation, walk_forward_report]
@@ -48,13 +51,32 @@ walk_forward_job = dg.define_asset_job(
     "report and the promotion gate (tt walk-forward runs it all).",
 )
 
+def deployment_run_config() -> RunConfigResource:
+    """The run config runs get when none is given (schedules, sensors, automation): the file
+    TT_RUN_CONFIG names, else the built-in demo config. A run config given at launch wins."""
+    path = get_settings().run_config_file
+    return RunConfigResource() if path is None else RunConfigResource.from_run_config(load_run_config(path))
+
+
+# one mechanism per asset: features follow bars by their automation condition (this sensor);
+# bars come from the nightly schedule and backfills, policies from the weekly schedule, and
+# walk-forwards from the new-policy sensor
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "features_follow_bars",
+    target=dg.AssetSelection.assets(features),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Evaluates the assets' automation conditions: features for every month whose bars changed.",
+)
+
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     jobs=[main_job, universe_job, walk_forward_job, tuning_worker_job],
+    sensors=[automation_sensor],
     resources={
         # settings come from the environment / .env at run time, never from Dagster config
         "platform": PlatformResource(),
-        "run_config": RunConfigResource(),
+        "run_config": deployment_run_config(),
         "bar_source": BarSourceResource(),
         "market_clock": MarketClockResource(),
         "mlflow": MlflowResource(),

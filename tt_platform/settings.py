@@ -37,6 +37,9 @@ class PlatformSettings(BaseSettings):
     # first month of the bars and features partitions (YYYY-MM); the demo's history starts here.
     # Longer histories set it earlier: months cost nothing per symbol (240 keys for 20 years).
     partition_start: str = Field(default="2019-01", alias="TT_PARTITION_START")
+    # the deployment's run config (a YAML file): what runs started by schedules, sensors and
+    # automation compute when nobody gives a run config; unset, the built-in demo config
+    run_config_file: Path | None = Field(default=None, alias="TT_RUN_CONFIG")
     # the most symbols one universe may hold; a bigger run config or watchlist is refused
     max_universe: int = Field(default=DEFAULT_MAX_UNIVERSE, ge=1, alias="TT_MAX_UNIVERSE")
 
@@ -75,6 +78,7 @@ class PlatformSettings(BaseSettings):
             "IB_ACCOUNT": "***" if self.ib_account else "",
             "MLFLOW_TRACKING_URI": mask_url_password(self.mlflow_uri),
             "TT_MAX_UNIVERSE": str(self.max_universe),
+            "TT_RUN_CONFIG": str(self.run_config_file) if self.run_config_file else "built-in demo config",
         }
 
 

@@ -8,10 +8,13 @@ from tt_platform.defs.platform.resources import PlatformResource, RunConfigResou
 from tt_platform.pipeline.evaluation import evaluate
 from tt_platform.pipeline.handles import PolicyHandle
 from tt_platform.pipeline.training import policy_record_by_id
+from tt_platform.defs.platform.presentation import RESEARCH, RESEARCH_TEAM
 
 
 @dg.asset(
-    group_name="evaluation",
+    group_name=RESEARCH,
+    kinds={"plotly", "mlflow", "postgres"},
+    owners=[RESEARCH_TEAM],
     description="Out-of-sample metrics of the upstream policy vs baselines; an HTML report and tt_episode rows.",
 )
 def evaluation_report(

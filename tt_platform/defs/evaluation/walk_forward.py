@@ -8,6 +8,8 @@ an earlier plan that this one no longer has are removed, so the partitions shown
 
 import dagster as dg
 
+from tt_platform.defs.platform.presentation import RESEARCH, RESEARCH_TEAM
+
 from tt_platform.defs.market_data.resources import MarketClockResource
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
 from tt_platform.defs.training.resources import MlflowResource
@@ -28,7 +30,9 @@ FOLDS = dg.DynamicPartitionsDefinition(name="walk_forward_folds")
 
 
 @dg.asset(
-    group_name="evaluation",
+    group_name=RESEARCH,
+    kinds={"mlflow", "postgres"},
+    owners=[RESEARCH_TEAM],
     deps=["features"],
     description="The walk-forward's folds over the stored features (train, purge, test windows) and its MLflow run.",
 )
@@ -71,7 +75,9 @@ def _register_fold_partitions(instance: dg.DagsterInstance, keys: list[str]) -> 
 
 
 @dg.asset(
-    group_name="evaluation",
+    group_name=RESEARCH,
+    kinds={"sb3", "mlflow", "postgres"},
+    owners=[RESEARCH_TEAM],
     partitions_def=FOLDS,
     description="One policy per seed trained on the fold's training window (reused when already trained on it).",
 )
@@ -99,7 +105,9 @@ def fold_policies(
 
 
 @dg.asset(
-    group_name="evaluation",
+    group_name=RESEARCH,
+    kinds={"mlflow", "postgres"},
+    owners=[RESEARCH_TEAM],
     partitions_def=FOLDS,
     description="Each seed's policy and every baseline over the fold's out-of-sample slice only.",
 )
@@ -127,7 +135,9 @@ def fold_evaluation(
 
 
 @dg.asset(
-    group_name="evaluation",
+    group_name=RESEARCH,
+    kinds={"plotly", "mlflow"},
+    owners=[RESEARCH_TEAM],
     description="The walk-forward stitched out of sample: metrics vs baselines, deflated Sharpe, the gate's verdict, "
     "the HTML report, and the champion alias when the policy passes and beats the holder.",
 )

@@ -10,10 +10,17 @@ from tt_platform.features.cache import FeatureCache
 from tt_platform.features.sets import get_feature_set
 from tt_platform.pipeline.features import build_features
 from tt_platform.pipeline.handles import WatchlistSnapshot
+from tt_platform.defs.platform.presentation import RESEARCH, RESEARCH_TEAM
 
 
 @dg.asset(
-    group_name="features",
+    group_name=RESEARCH,
+    kinds={"pandas", "postgres"},
+    owners=[RESEARCH_TEAM],
+    # features follow bars, month by month, whoever materialized the bars (the nightly schedule,
+    # a backfill, tt): the default automation sensor requests them; runs that compute both
+    # together handle them in the same run
+    automation_condition=dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window()),
     partitions_def=BAR_PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=["bars"],

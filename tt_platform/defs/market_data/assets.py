@@ -14,6 +14,7 @@ from tt_platform.defs.platform.resources import PlatformResource, RunConfigResou
 from tt_platform.pipeline.handles import WatchlistSnapshot
 from tt_platform.pipeline.market_data import MonthlyIngest, ingest_months
 from tt_platform.store.registry import read_instruments
+from tt_platform.defs.platform.presentation import DATA_TEAM, MARKET_DATA
 
 
 def _life(engine, symbols: list[str]) -> dict[str, tuple[date | None, date | None]]:
@@ -39,7 +40,9 @@ def _failure_message(result: MonthlyIngest) -> str:
 
 
 @dg.asset(
-    group_name="market_data",
+    group_name=MARKET_DATA,
+    kinds={"ib", "postgres"},
+    owners=[DATA_TEAM],
     partitions_def=BAR_PARTITIONS,
     # a subset run may leave months incomplete: they are not materialized and downstream skips
     output_required=False,

@@ -44,9 +44,22 @@ CHECKS = {
     "stale": "Last bar recent enough; no long runs of identical closes (warning).",
 }
 BLOCKING = {"coverage", "monotonic_unique", "ohlc_sanity", "alignment", "unrecorded_splits"}
+# what each check's worst_value counts, and the bound a passing symbol keeps (the UI shows both)
+UNITS = {
+    "coverage": ("fraction of expected sessions present", ">= 1.0 (every session)"),
+    "monotonic_unique": ("duplicate or out-of-order timestamps", "0"),
+    "ohlc_sanity": ("bars breaking low <= open, close <= high or volume >= 0", "0"),
+    "alignment": ("bars off the session grid of the interval", "0"),
+    "unrecorded_splits": ("one-bar moves of |log return| > 0.3 with a volume jump and no recorded split", "0"),
+    "gaps": ("longest run of missing sessions", "0 (warning only)"),
+    "stale": ("sessions between the last bar and the end of the range", "0, and at most 5 identical closes "
+              "in a row (warning only)"),
+}
 
 BAR_CHECK_SPECS = [
-    dg.AssetCheckSpec(name, asset="bars", description=("" if name in BLOCKING else "Warning only. ") + description, blocking=name in BLOCKING)
+    dg.AssetCheckSpec(name, asset="bars", description=("" if name in BLOCKING else "Warning only. ") + description,
+                      blocking=name in BLOCKING,
+                      metadata={"unit": UNITS[name][0], "threshold": UNITS[name][1]})
     for name, description in CHECKS.items()
 ]
 
@@ -106,7 +119,9 @@ def _aggregate(name: str, by_symbol: dict[str, list[CheckResult]]) -> dg.AssetCh
     results = {symbol: next(r for r in checks if r.name == name) for symbol, checks in by_symbol.items()}
     failed = sorted(s for s, r in results.items() if not r.passed)
     values = [float(r.value) for r in results.values() if r.value is not None]
-    metadata: dict[str, object] = {"symbols": len(results), "failed_symbols": ", ".join(failed)}
+    unit, threshold = UNITS[name]
+    metadata: dict[str, object] = {"symbols": len(results), "failed_symbols": ", ".join(failed),
+                                   "unit": unit, "threshold": threshold}
     if failed:
         metadata["problems"] = dg.MetadataValue.md("\n".join(f"- {_describe(name, s, results[s])}" for s in failed[:_MAX_LISTED]))
     if values:

@@ -10,10 +10,13 @@ from tt_platform.defs.training.resources import MlflowResource
 from tt_platform.pipeline.handles import PolicyHandle, WatchlistSnapshot
 from tt_platform.pipeline.recovery import HOST_TAG, run_worker_tags
 from tt_platform.pipeline.training import train
+from tt_platform.defs.platform.presentation import RESEARCH, RESEARCH_TEAM
 
 
 @dg.asset(
-    group_name="training",
+    group_name=RESEARCH,
+    kinds={"sb3", "mlflow", "postgres"},
+    owners=[RESEARCH_TEAM],
     deps=["features"],
     io_manager_key="lineage_io_manager",
     description="A policy trained on the in-sample part of the stored features; lineage in tt_policy and MLflow.",

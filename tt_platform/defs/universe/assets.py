@@ -17,6 +17,7 @@ from tt_platform.pipeline.handles import WatchlistSnapshot
 from tt_platform.pipeline.market_data import month_statuses
 from tt_platform.pipeline.universe import resolve_watchlist
 from tt_platform.store.registry import record_watchlist, upsert_instruments
+from tt_platform.defs.platform.presentation import DATA_TEAM, MARKET_DATA
 
 MONTH_ASSETS = ("bars", "features")
 
@@ -52,7 +53,9 @@ def _reopen_months(context: dg.AssetExecutionContext, engine, data, universe: li
 
 
 @dg.asset(
-    group_name="universe",
+    group_name=MARKET_DATA,
+    kinds={"postgres"},
+    owners=[DATA_TEAM],
     io_manager_key="lineage_io_manager",
     description="The traded universe: a snapshot (hash and symbols) that bars, features and training read.",
 )
