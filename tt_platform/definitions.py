@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from tt_platform.config.run_config import load_run_config
 
+from tt_platform.defs.automation import JOBS as AUTOMATION_JOBS
+from tt_platform.defs.automation import SCHEDULES
+from tt_platform.defs.automation import SENSORS as AUTOMATION_SENSORS
 from tt_platform.defs.evaluation.assets import evaluation_report
 from tt_platform.defs.evaluation.tuning import tuning_worker_job
 from tt_platform.defs.evaluation.walk_forward import (
@@ -22,11 +24,10 @@ from tt_platform.defs.features.assets import features
 from tt_platform.defs.market_data.assets import bars
 from tt_platform.defs.market_data.resources import BarSourceResource, MarketClockResource
 from tt_platform.defs.platform.lineage import LineageIOManager
-from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
+from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource, deployment_config
 from tt_platform.defs.training.assets import trained_policy
 from tt_platform.defs.training.resources import MlflowResource
 from tt_platform.defs.universe.assets import watchlist
-from tt_platform.settings import get_settings
 
 MAIN_ASSETS = [watchlist, bars, features, trained_policy, evaluation_report]
 WALK_FORWARD_ASSETS = [walk_forward_plan, fold_policies, fold_evaluation, walk_forward_report]
@@ -51,13 +52,6 @@ walk_forward_job = dg.define_asset_job(
     "report and the promotion gate (tt walk-forward runs it all).",
 )
 
-def deployment_run_config() -> RunConfigResource:
-    """The run config runs get when none is given (schedules, sensors, automation): the file
-    TT_RUN_CONFIG names, else the built-in demo config. A run config given at launch wins."""
-    path = get_settings().run_config_file
-    return RunConfigResource() if path is None else RunConfigResource.from_run_config(load_run_config(path))
-
-
 # one mechanism per asset: features follow bars by their automation condition (this sensor);
 # bars come from the nightly schedule and backfills, policies from the weekly schedule, and
 # walk-forwards from the new-policy sensor
@@ -71,12 +65,14 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    jobs=[main_job, universe_job, walk_forward_job, tuning_worker_job],
-    sensors=[automation_sensor],
+    jobs=[main_job, universe_job, walk_forward_job, tuning_worker_job, *AUTOMATION_JOBS],
+    schedules=SCHEDULES,
+    sensors=[automation_sensor, *AUTOMATION_SENSORS],
     resources={
         # settings come from the environment / .env at run time, never from Dagster config
         "platform": PlatformResource(),
-        "run_config": deployment_run_config(),
+        # a run config given at launch wins over the deployment's
+        "run_config": RunConfigResource.from_run_config(deployment_config()),
         "bar_source": BarSourceResource(),
         "market_clock": MarketClockResource(),
         "mlflow": MlflowResource(),

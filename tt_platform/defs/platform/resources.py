@@ -13,7 +13,7 @@ from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
 from tt_platform.config.dagster import config_values, dagster_config_class
-from tt_platform.config.run_config import RunConfig, parse_run_config
+from tt_platform.config.run_config import RunConfig, load_run_config, parse_run_config
 from tt_platform.settings import PlatformSettings
 
 RUN_CONFIG_RESOURCE_KEY = "run_config"
@@ -64,6 +64,14 @@ class RunConfigResource(_RunConfigFields):  # type: ignore[misc, valid-type]
                         progress: bool = False) -> RunConfigResource:
         """The resource carrying ``config`` (e.g. for ``Definitions`` or a test)."""
         return cls(**_resource_config(config, resume_checkpoint=resume_checkpoint, progress=progress))
+
+
+def deployment_config() -> RunConfig:
+    """The run config of runs started without one (schedules, sensors, automation): the file
+    TT_RUN_CONFIG names, else the built-in demo config."""
+    from tt_platform.settings import get_settings
+
+    return load_run_config(get_settings().run_config_file)
 
 
 def dagster_run_config(config: RunConfig, *, resume_checkpoint: Path | None = None,
