@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 
+from tt_platform.defs.alerts import SENSORS as ALERT_SENSORS
 from tt_platform.defs.automation import JOBS as AUTOMATION_JOBS
 from tt_platform.defs.automation import SCHEDULES
 from tt_platform.defs.automation import SENSORS as AUTOMATION_SENSORS
@@ -67,7 +68,7 @@ defs = dg.Definitions(
     assets=ALL_ASSETS,
     jobs=[main_job, universe_job, walk_forward_job, tuning_worker_job, *AUTOMATION_JOBS],
     schedules=SCHEDULES,
-    sensors=[automation_sensor, *AUTOMATION_SENSORS],
+    sensors=[automation_sensor, *AUTOMATION_SENSORS, *ALERT_SENSORS],
     resources={
         # settings come from the environment / .env at run time, never from Dagster config
         "platform": PlatformResource(),
