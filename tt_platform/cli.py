@@ -613,20 +613,22 @@ def info() -> None:
 
 @app.command()
 def ui(port: int = typer.Option(3000, "--port")) -> None:
-    """Start the Dagster UI (webserver and daemon) on this machine's embedded or configured storage."""
-    from tt_platform.runtime import prepare_dagster
+    """Start the Dagster UI (webserver and daemon) on this machine's embedded or configured storage;
+    Ctrl-C or SIGTERM stops both."""
+    from tt_platform.runtime import prepare_ui
+    from tt_platform.ui_process import Supervisor, dagster_ui_commands
 
     _database_url()
     try:
-        env = prepare_dagster(get_settings())
+        setup = prepare_ui(get_settings())
     except FileNotFoundError as exc:
         _fail(str(exc))
-    from tt_platform.runtime import workspace_file
-
-    typer.echo(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={env['DAGSTER_HOME']})")
-    workspace = workspace_file()
-    dagster = Path(sys.executable).with_name("dagster")
-    os.execve(str(dagster), [str(dagster), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)], dict(os.environ))
+    typer.echo(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={setup.dagster_home}; Ctrl-C stops it)")
+    commands = dagster_ui_commands(setup.workspace, host="127.0.0.1", port=port)
+    outcome = Supervisor(commands, env={**os.environ, **setup.environment}).run()
+    if outcome.problem:
+        typer.secho(f"tt ui: {outcome.problem}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=outcome.exit_code)
 
 
 @app.command("mlflow-ui")

@@ -75,6 +75,7 @@ from dagster._utils.error import SerializableErrorInfo
 from tt_platform.config.run_config import load_run_config
 from tt_platform.defs.market_data.partitions import range_tags
 from tt_platform.defs.platform.resources import dagster_run_config
+from tt_platform.pipeline.automation import KIND_TAG  # dagster.yaml limits runs by it
 from tt_platform.pipeline.recovery import mark_abandoned_runs, run_worker_tags
 from tt_platform.runtime import prepare_dagster, workspace_file
 from tt_platform.settings import get_settings
@@ -82,6 +83,7 @@ from tt_platform.settings import get_settings
 MAIN_JOB = "main_job"
 WALK_FORWARD_JOB = "walk_forward_job"
 FOLD_PARTITIONS = "walk_forward_folds"  # the dynamic partitions of the walk-forward's folds
+TRAINING_ASSETS = {"trained_policy", "fold_policies"}
 DEFINITIONS_MODULE = "tt_platform.definitions"
 # how often a running ``tt`` looks for a termination requested from the UI
 CANCEL_POLL_SECONDS = 1.0
@@ -407,6 +409,9 @@ def run_selection(
         tags |= range_tags(config.data.start, config.data.end)
     if partition_key is not None:
         tags[PARTITION_NAME_TAG] = partition_key
+    if selection == ["*"] or TRAINING_ASSETS & set(selection):
+        # counted by the instance's run queue: a queued training waits while this one runs
+        tags[KIND_TAG] = "training"
     run_config = dagster_run_config(config, resume_checkpoint=resume_checkpoint, progress=progress)
     asset_selection = None if selection == ["*"] else {dg.AssetKey(name) for name in selection}
 

@@ -15,12 +15,21 @@ its ``instance_class`` is ``PlatformInstance``, whose configuration hook fills i
 dagster.yaml reads (from TT_HOME, starting the embedded PostgreSQL when TT_DB_URL is unset)
 before Dagster resolves them. Variables already set still win, so a deployment that sets them
 (docker-compose) is unaffected.
+
+``tt ui`` runs the webserver and the daemon with ``DAGSTER_HOME`` at ``TT_HOME/dagster_home``
+(``prepare_ui``): Dagster writes files of its own into DAGSTER_HOME (``.nux/``, ``logs/``,
+``.logs_queue/``), which belong next to the platform's other state, not in the checkout. That
+folder holds a copy of the repository's dagster.yaml, refreshed at every start, and the same
+variables as ``tt`` derives: ``tt`` commands (whose DAGSTER_HOME stays the repository root) and
+the UI therefore read and write one instance (one storage URL, one artifact and compute-log
+folder).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from typing import Any
@@ -44,9 +53,10 @@ def dagster_home() -> Path:
     return home
 
 
-def workspace_file() -> Path:
-    """The workspace.yaml next to the instance's dagster.yaml, else the repository's."""
-    configured = os.environ.get("DAGSTER_HOME")
+def workspace_file(home: Path | None = None) -> Path:
+    """The workspace.yaml next to the instance's dagster.yaml (``home``, else DAGSTER_HOME), else
+    the repository's."""
+    configured = str(home) if home is not None else os.environ.get("DAGSTER_HOME")
     for folder in ([Path(configured)] if configured else []) + [REPO_ROOT]:
         if (folder / "workspace.yaml").is_file():
             return folder / "workspace.yaml"
@@ -87,6 +97,59 @@ def prepare_dagster(settings: PlatformSettings) -> dict[str, str]:
         Path(folder).mkdir(parents=True, exist_ok=True)
     os.environ.update(env)
     return env
+
+
+UI_HOME_FOLDER = "dagster_home"  # under TT_HOME: DAGSTER_HOME of `tt ui`'s webserver and daemon
+INSTANCE_FILE = "dagster.yaml"
+_COPY_HEADER = "# Copied from {source} by `tt ui` at every start: edit that file, not this copy.\n"
+
+
+def ui_dagster_home(settings: PlatformSettings) -> Path:
+    """DAGSTER_HOME for ``tt ui``: the one set in the environment when it names a folder other
+    than the repository root (a deployment's own instance), else TT_HOME/dagster_home."""
+    configured = os.environ.get("DAGSTER_HOME")
+    if configured and Path(configured).expanduser().resolve() != REPO_ROOT:
+        return dagster_home()
+    return settings.home / UI_HOME_FOLDER
+
+
+def write_instance_copy(home: Path) -> Path:
+    """The repository's dagster.yaml, copied into ``home`` unless the copy is current already."""
+    source = REPO_ROOT / INSTANCE_FILE
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} not found: run from a clone of tt-platform or set DAGSTER_HOME")
+    text = _COPY_HEADER.format(source=source) + source.read_text(encoding="utf-8")
+    target = home / INSTANCE_FILE
+    if target.is_file() and target.read_text(encoding="utf-8") == text:
+        return target
+    home.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{INSTANCE_FILE}.{os.getpid()}")
+    staging.write_text(text, encoding="utf-8")
+    # a webserver starting meanwhile reads the old copy or the new one, never half of one
+    staging.replace(target)
+    return target
+
+
+@dataclass(frozen=True)
+class UiSetup:
+    """What ``tt ui`` starts its processes with."""
+
+    dagster_home: Path
+    workspace: Path
+    # the variables to add to the environment of the webserver and the daemon
+    environment: dict[str, str]
+
+
+def prepare_ui(settings: PlatformSettings) -> UiSetup:
+    """DAGSTER_HOME under TT_HOME (with the repository's dagster.yaml) and the variables ``tt``
+    derives for its own runs, so the UI shows the instance ``tt`` writes to."""
+    home = ui_dagster_home(settings)
+    if home == settings.home / UI_HOME_FOLDER:
+        write_instance_copy(home)
+    env = dagster_environment(settings, with_dagster_home=False) | {"DAGSTER_HOME": str(home)}
+    for folder in (env["TT_DAGSTER_STORAGE"], env["TT_DAGSTER_COMPUTE_LOGS"]):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    return UiSetup(dagster_home=home, workspace=workspace_file(home), environment=env)
 
 
 # what dagster.yaml reads from the environment

@@ -24,6 +24,7 @@ from tt_platform.runtime import REPO_ROOT
 from tt_platform.store.embedded import EmbeddedPostgres
 
 DAGSTER = Path(sys.executable).with_name("dagster")
+DAGSTER_DAEMON = Path(sys.executable).with_name("dagster-daemon")
 TT = Path(sys.executable).with_name("tt")
 RUN_YAML = """
 name: first-contact
@@ -99,25 +100,38 @@ def test_dagster_job_launch_runs_on_the_embedded_store_from_a_fresh_clone(clone,
     assert code == 0, output
     # `dagster job launch` needs DAGSTER_HOME (Dagster's own rule): the repository root
     env = _env(clone, DAGSTER_HOME=str(clone))
-    code, output = _run(
-        clone, tmp_path / "launch.log", str(DAGSTER), "job", "launch", "-w", "workspace.yaml", "-j", "universe_job",
-        "-c", str(launch), env=env,
-    )
-    assert code == 0, output[-3000:]
-    assert "TT_DAGSTER_PG_URL" not in output
+    # launched runs wait in the instance's queue until a daemon starts them
+    with (tmp_path / "daemon.log").open("w") as out:
+        daemon = subprocess.Popen([str(DAGSTER_DAEMON), "run", "-w", "workspace.yaml"], cwd=clone, env=env,
+                                  stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        code, output = _run(
+            clone, tmp_path / "launch.log", str(DAGSTER), "job", "launch", "-w", "workspace.yaml", "-j", "universe_job",
+            "-c", str(launch), env=env,
+        )
+        assert code == 0, output[-3000:]
+        assert "TT_DAGSTER_PG_URL" not in output
 
-    probe = (
-        "import time, dagster as dg\n"
-        "with dg.DagsterInstance.get() as instance:\n"
-        "    for _ in range(240):\n"
-        "        runs = instance.get_runs(limit=1)\n"
-        "        if runs and runs[0].is_finished:\n"
-        "            print(runs[0].job_name, runs[0].status.value); break\n"
-        "        time.sleep(0.5)\n"
-    )
-    code, output = _run(clone, tmp_path / "probe.log", sys.executable, "-c", probe, env=env, timeout=180)
-    assert code == 0, output[-3000:]
-    assert output.strip().splitlines()[-1] == "universe_job SUCCESS", output[-3000:]
+        probe = (
+            "import time, dagster as dg\n"
+            "with dg.DagsterInstance.get() as instance:\n"
+            "    for _ in range(240):\n"
+            "        runs = instance.get_runs(limit=1)\n"
+            "        if runs and runs[0].is_finished:\n"
+            "            queued = instance.get_records_for_run(runs[0].run_id, of_type=dg.DagsterEventType.RUN_ENQUEUED).records\n"
+            "            print(runs[0].job_name, runs[0].status.value, 'queued' if queued else 'not queued'); break\n"
+            "        time.sleep(0.5)\n"
+        )
+        code, output = _run(clone, tmp_path / "probe.log", sys.executable, "-c", probe, env=env, timeout=180)
+        assert code == 0, output[-3000:]
+        assert output.strip().splitlines()[-1] == "universe_job SUCCESS queued", output[-3000:]
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait(timeout=10)
 
 
 def test_dagster_dev_serves_the_ui_from_a_fresh_clone(clone, tmp_path):

@@ -307,6 +307,8 @@ def test_walk_forward_workers_run_folds_side_by_side_as_their_own_dagster_runs(t
         # one recorded run per fold, each executed by a worker process, not by this one
         assert sorted(r.tags["dagster/partition"] for r in fold_runs) == sorted(keys)
         assert all(r.status == DagsterRunStatus.SUCCESS for r in fold_runs)
+        # the instance's run queue counts them: a queued training waits while they run
+        assert {r.tags.get("tt/kind") for r in fold_runs} == {"training"}
         worker_pids = {r.tags["tt/pid"] for r in fold_runs}
         assert str(os.getpid()) not in worker_pids and 1 <= len(worker_pids) <= 2
         assert sorted(instance.get_materialized_partitions(dg.AssetKey("fold_evaluation"))) == sorted(keys)
