@@ -129,3 +129,15 @@ def feature_drift(settings: PlatformSettings, policy_id: str, matrix, test_start
     if not path.is_file():
         return None
     return drift_report(json.loads(path.read_text()), matrix.slice_time(test_start, None))
+
+
+def attach_report(tracker, policy: PolicyRecord, report_path: Path) -> str | None:
+    """Put the report on the MLflow run that trained ``policy``, next to its in-sample numbers;
+    returns the URL of the run's artifacts (None when the policy has no MLflow run)."""
+    from tt_platform.training.tracking import TrackedRun
+
+    if tracker is None or not policy.mlflow_run_id:
+        return None
+    run = TrackedRun(tracker, policy.mlflow_run_id, tracker.client.get_run(policy.mlflow_run_id).info.experiment_id)
+    run.log_artifact(report_path, "evaluation")
+    return f"{run.ui_url}/artifacts"

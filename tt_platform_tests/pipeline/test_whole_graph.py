@@ -78,6 +78,14 @@ def test_whole_graph_materializes_and_evaluation_reads_its_upstream_policy(tmp_p
         upstream = metadata(instance, "trained_policy")["policy_id"]
         report = metadata(instance, "evaluation_report")
         assert report["policy_id"] == upstream and Path(report["report_path"]).is_file()
+        # links the UI opens: the report among the artifacts of the run that trained the policy
+        training_run = metadata(instance, "trained_policy")["mlflow_run_id"]
+        assert report["report"].endswith(f"/runs/{training_run}/artifacts")
+        assert report["mlflow_run"] == report["report"].removesuffix("/artifacts")
+        from tt_platform.defs.training.resources import MlflowResource
+
+        logged = MlflowResource().tracker().client.list_artifacts(training_run, "evaluation")
+        assert [Path(a.path).name for a in logged] == [Path(report["report_path"]).name]
 
         # a newer policy with the same config appears in tt_policy (trained elsewhere):
         # the evaluation still evaluates what its upstream materialization produced

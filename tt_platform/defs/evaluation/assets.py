@@ -4,11 +4,12 @@ produced, out of sample against buy-and-hold and cash."""
 import dagster as dg
 
 from tt_platform.defs.market_data.resources import MarketClockResource
+from tt_platform.defs.platform.presentation import RESEARCH, RESEARCH_TEAM
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
-from tt_platform.pipeline.evaluation import evaluate
+from tt_platform.defs.training.resources import MlflowResource
+from tt_platform.pipeline.evaluation import attach_report, evaluate
 from tt_platform.pipeline.handles import PolicyHandle
 from tt_platform.pipeline.training import policy_record_by_id
-from tt_platform.defs.platform.presentation import RESEARCH, RESEARCH_TEAM
 
 
 @dg.asset(
@@ -23,6 +24,7 @@ def evaluation_report(
     platform: PlatformResource,
     run_config: RunConfigResource,
     market_clock: MarketClockResource,
+    mlflow: MlflowResource,
 ) -> dg.MaterializeResult:
     config = run_config.load(last_session=market_clock.last_session())
     engine = platform.engine()
@@ -47,6 +49,11 @@ def evaluation_report(
         "turnover_per_step": policy_metrics["turnover"],
         "max_feature_psi": float(outcome.drift["psi"].max()) if outcome.drift is not None else None,
     }
+    report_url = attach_report(mlflow.tracker(), policy, outcome.report_path)
+    if report_url:
+        # links the UI opens: the report among the training run's artifacts, and the run itself
+        metadata["report"] = dg.MetadataValue.url(report_url)
+        metadata["mlflow_run"] = dg.MetadataValue.url(report_url.removesuffix("/artifacts"))
     # undefined values (a flat curve has no Sharpe ratio) are left out rather than shown as 0
     metadata |= {k: round(v, 6) for k, v in numbers.items() if v is not None and v == v}
     return dg.MaterializeResult(metadata=metadata)

@@ -5,12 +5,12 @@ import dagster as dg
 
 from tt_platform.defs.market_data.partitions import BAR_PARTITIONS, month_days
 from tt_platform.defs.market_data.resources import MarketClockResource
+from tt_platform.defs.platform.presentation import RESEARCH, RESEARCH_TEAM
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
 from tt_platform.features.cache import FeatureCache
 from tt_platform.features.sets import get_feature_set
 from tt_platform.pipeline.features import build_features
 from tt_platform.pipeline.handles import WatchlistSnapshot
-from tt_platform.defs.platform.presentation import RESEARCH, RESEARCH_TEAM
 
 
 @dg.asset(

@@ -10,11 +10,11 @@ import pandas as pd
 from tt_platform.defs.market_data.checks import BAR_CHECK_SPECS, BLOCKING, bar_check_results
 from tt_platform.defs.market_data.partitions import BAR_PARTITIONS, month_days
 from tt_platform.defs.market_data.resources import BarSourceResource, MarketClockResource
+from tt_platform.defs.platform.presentation import DATA_TEAM, MARKET_DATA
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
 from tt_platform.pipeline.handles import WatchlistSnapshot
 from tt_platform.pipeline.market_data import MonthlyIngest, ingest_months
 from tt_platform.store.registry import read_instruments
-from tt_platform.defs.platform.presentation import DATA_TEAM, MARKET_DATA
 
 
 def _life(engine, symbols: list[str]) -> dict[str, tuple[date | None, date | None]]:

@@ -5,12 +5,12 @@ from pathlib import Path
 import dagster as dg
 
 from tt_platform.defs.market_data.resources import MarketClockResource
+from tt_platform.defs.platform.presentation import RESEARCH, RESEARCH_TEAM
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
 from tt_platform.defs.training.resources import MlflowResource
 from tt_platform.pipeline.handles import PolicyHandle, WatchlistSnapshot
 from tt_platform.pipeline.recovery import HOST_TAG, run_worker_tags
 from tt_platform.pipeline.training import train
-from tt_platform.defs.platform.presentation import RESEARCH, RESEARCH_TEAM
 
 
 @dg.asset(

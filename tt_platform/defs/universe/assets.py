@@ -12,12 +12,12 @@ import pandas as pd
 
 from tt_platform.defs.market_data.resources import MarketClockResource
 from tt_platform.defs.platform.lineage import handle_from_metadata
+from tt_platform.defs.platform.presentation import DATA_TEAM, MARKET_DATA
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
 from tt_platform.pipeline.handles import WatchlistSnapshot
 from tt_platform.pipeline.market_data import month_statuses
 from tt_platform.pipeline.universe import resolve_watchlist
 from tt_platform.store.registry import record_watchlist, upsert_instruments
-from tt_platform.defs.platform.presentation import DATA_TEAM, MARKET_DATA
 
 MONTH_ASSETS = ("bars", "features")
 
