@@ -625,7 +625,9 @@ def ui(port: int = typer.Option(3000, "--port")) -> None:
         _fail(str(exc))
     typer.echo(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={setup.dagster_home}; Ctrl-C stops it)")
     commands = dagster_ui_commands(setup.workspace, host="127.0.0.1", port=port)
-    outcome = Supervisor(commands, env={**os.environ, **setup.environment}).run()
+    env = {**os.environ, **setup.environment}
+    env.setdefault("TT_UI_URL", f"http://127.0.0.1:{port}")  # the run links of failure alerts
+    outcome = Supervisor(commands, env=env).run()
     if outcome.problem:
         typer.secho(f"tt ui: {outcome.problem}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=outcome.exit_code)

@@ -25,7 +25,7 @@ from tt_platform.defs.features.assets import features
 from tt_platform.defs.market_data.assets import bars
 from tt_platform.defs.market_data.resources import BarSourceResource, MarketClockResource
 from tt_platform.defs.platform.lineage import LineageIOManager
-from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource, deployment_config
+from tt_platform.defs.platform.resources import PlatformResource, deployment_run_config_resource
 from tt_platform.defs.training.assets import trained_policy
 from tt_platform.defs.training.resources import MlflowResource
 from tt_platform.defs.universe.assets import watchlist
@@ -73,7 +73,7 @@ defs = dg.Definitions(
         # settings come from the environment / .env at run time, never from Dagster config
         "platform": PlatformResource(),
         # a run config given at launch wins over the deployment's
-        "run_config": RunConfigResource.from_run_config(deployment_config()),
+        "run_config": deployment_run_config_resource(),
         "bar_source": BarSourceResource(),
         "market_clock": MarketClockResource(),
         "mlflow": MlflowResource(),

@@ -146,6 +146,11 @@ def prepare_ui(settings: PlatformSettings) -> UiSetup:
     home = ui_dagster_home(settings)
     if home == settings.home / UI_HOME_FOLDER:
         write_instance_copy(home)
+        # Dagster's own "seen" marker: no newsletter pop-up over the UI (telemetry is off too)
+        nux = home / ".nux" / "nux.yaml"
+        if not nux.exists():
+            nux.parent.mkdir(parents=True, exist_ok=True)
+            nux.write_text("seen: 1\n")
     env = dagster_environment(settings, with_dagster_home=False) | {"DAGSTER_HOME": str(home)}
     for folder in (env["TT_DAGSTER_STORAGE"], env["TT_DAGSTER_COMPUTE_LOGS"]):
         Path(folder).mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,9 @@ import pytest
 from tt_platform.runtime import REPO_ROOT
 from tt_platform.store.embedded import EmbeddedPostgres
 
+# fresh clones, the embedded server and real dagster commands: over a minute; .ci/run runs it with make test-slow
+pytestmark = pytest.mark.slow
+
 DAGSTER = Path(sys.executable).with_name("dagster")
 DAGSTER_DAEMON = Path(sys.executable).with_name("dagster-daemon")
 TT = Path(sys.executable).with_name("tt")

@@ -38,6 +38,10 @@ def log_change(x: np.ndarray, periods: int) -> np.ndarray:
 def _along_time(move: Callable[..., np.ndarray], x: np.ndarray, window: int) -> np.ndarray:
     # Panels are Fortran-ordered (each symbol's series contiguous); bottleneck is fastest along
     # the contiguous axis, so run it on the [N, T] transpose view and hand back [T, N].
+    if window > x.shape[0]:
+        # fewer bars than one window (a first month without history): undefined, as any window
+        # not yet full; bottleneck refuses such a window outright
+        return np.full(x.shape, np.nan)
     return move(np.asfortranarray(x).T, window, min_count=window, axis=1).T
 
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import pandas as pd
 import sqlalchemy as sa
 
@@ -22,6 +23,9 @@ from tt_platform.store.engine import create_store_engine
 from tt_platform.store.prices import read_bars
 from tt_platform.store.registry import read_instruments
 from tt_platform_tests.cli.test_tt_runs import dagster_home  # noqa: F401 - fixture
+
+# several tt processes at once: over a minute; .ci/run runs it with make test-slow
+pytestmark = pytest.mark.slow
 
 TT = Path(sys.executable).with_name("tt")
 UNIVERSE = ["AAA", "BBB", "CCC", "DDD"]

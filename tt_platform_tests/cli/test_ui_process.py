@@ -285,4 +285,6 @@ def test_tt_ui_serves_the_instance_and_stops_cleanly(tmp_path, ui_database_url, 
     assert (ui_home / "dagster.yaml").is_file()
     # Dagster's own files went to TT_HOME, none into the checkout
     assert {"logs", ".logs_queue"} <= _dagster_entries(ui_home)
+    # Dagster's "seen" marker: no newsletter pop-up covers the UI of a new TT_HOME
+    assert (ui_home / ".nux" / "nux.yaml").read_text().strip() == "seen: 1"
     assert _dagster_entries(REPO_ROOT) == in_checkout_before

@@ -51,10 +51,7 @@ def test_features_follow_bars_by_an_automation_condition_whose_sensor_is_on():
 
 
 def test_runs_without_a_run_config_compute_the_deployment_config(tmp_path, monkeypatch):
-    from tt_platform.defs.platform.resources import RunConfigResource, deployment_config
-
-    def deployment_run_config():
-        return RunConfigResource.from_run_config(deployment_config())
+    from tt_platform.defs.platform.resources import deployment_run_config_resource as deployment_run_config
     from tt_platform.settings import get_settings
 
     path = tmp_path / "deployment.yaml"

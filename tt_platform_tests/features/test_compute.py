@@ -148,3 +148,22 @@ def test_real_minute_bars(shared_data):
     expected = bars["close"].pct_change().to_numpy()
     np.testing.assert_allclose(ret.to_numpy()[1:], expected[1:])
     assert m.raw[-1, 0, m.feature_index("rs_bench_20")] == 0.0  # SPY against itself
+
+
+def test_fewer_bars_than_the_longest_window_give_invalid_values_not_an_error():
+    # a first month without history: 20 sessions against the full set's 60-bar windows
+    short = random_walk_bars(["SPY", "AAA"], 20, seed=3)
+    m = compute_features(short, full_feature_set())
+    assert m.shape == (20, 2, len(full_feature_set().features))
+    # nothing whose window (or normalization window) is not full counts as valid
+    assert not m.mask[:, :, m.feature_names.index("ret_20")].any()
+    assert (m.values[~m.mask] == 0).all() and not np.isnan(m.values).any()
+
+
+def test_a_rolling_window_longer_than_the_series_is_all_nan():
+    from tt_platform.features import ops
+
+    x = np.ones((20, 2))
+    assert np.isnan(ops.rolling_zscore(x, 60)).all()
+    assert np.isnan(ops.rolling_mean(x, 21)).all()
+    assert np.isfinite(ops.rolling_mean(x, 20)[-1]).all()

@@ -66,6 +66,16 @@ class RunConfigResource(_RunConfigFields):  # type: ignore[misc, valid-type]
         return cls(**_resource_config(config, resume_checkpoint=resume_checkpoint, progress=progress))
 
 
+def deployment_run_config_resource() -> RunConfigResource:
+    """The ``run_config`` resource of the definitions: the deployment's run config as its
+    defaults (a run config given at launch wins), the class defaults when TT_RUN_CONFIG is unset."""
+    from tt_platform.settings import get_settings
+
+    if get_settings().run_config_file is None:
+        return RunConfigResource()
+    return RunConfigResource.from_run_config(deployment_config())
+
+
 def deployment_config() -> RunConfig:
     """The run config of runs started without one (schedules, sensors, automation): the file
     TT_RUN_CONFIG names, else the built-in demo config."""
