@@ -1,10 +1,16 @@
-"""Paper broker of the emulator: orders filled from replayed bars, positions, cash (pure logic).
+"""Paper broker of the emulator: orders filled from released bars, positions, cash (pure logic).
 
-Fill model, without look-ahead: a market order fills at the last released close of its symbol
-(or, if none is released yet, at the open of the next released bar); a limit order fills at once
-when marketable against that last close, otherwise it rests and fills on a later bar that trades
-through the limit, at the better of the bar's open and the limit. Commissions follow IB's fixed
-US-stock pricing: USD 0.005 per share, at least USD 1, at most 1 % of the trade value.
+Fill model, without look-ahead. Quotes are made up around the last released close (see
+``QuoteModel``). A market order fills at once at the ask (buys) or the bid (sells); a limit
+order fills at once at that quote when the quote is at or through the limit, otherwise it
+rests and fills on a later bar that trades through the limit, at the better of the bar's open
+and the limit; a market order left over (partial fills) takes the next bar's open quote. With
+``volume_share`` set, one bar fills at most that share of its volume (the rest stays working:
+partial fills). Commissions follow IB's fixed US-stock pricing per order (USD 0.005 per share,
+at least USD 1, at most 1 % of the trade value): each execution is charged what its shares add to
+the order's total, so the executions of one order sum to that order's commission.
+
+What-if orders (``what_if``) are priced the same way and change nothing.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+from tt_platform.ib.emulator.quotes import QuoteModel
 from tt_platform.ib.emulator.wire import round_to_tick
 
 DONE_STATES = {"Filled", "Cancelled", "ApiCancelled", "Inactive"}
+# margin rate of the paper account (Reg T style, long and short alike)
+MARGIN_RATE = 0.25
 
 
 class OrderRejected(ValueError):
@@ -90,6 +99,32 @@ class Execution:
     realized_pnl: float
 
 
+@dataclass(frozen=True)
+class WhatIf:
+    """Margin and commission impact of an order that is not placed (IB's what-if OrderState)."""
+
+    init_margin_before: float
+    maint_margin_before: float
+    equity_with_loan_before: float
+    init_margin_change: float
+    maint_margin_change: float
+    equity_with_loan_change: float
+    commission: float
+    price: float
+
+    @property
+    def init_margin_after(self) -> float:
+        return self.init_margin_before + self.init_margin_change
+
+    @property
+    def maint_margin_after(self) -> float:
+        return self.maint_margin_before + self.maint_margin_change
+
+    @property
+    def equity_with_loan_after(self) -> float:
+        return self.equity_with_loan_before + self.equity_with_loan_change
+
+
 @dataclass
 class Holding:
     quantity: float = 0.0
@@ -102,8 +137,12 @@ class Broker:
     account: str
     initial_cash: float = 1_000_000.0
     commission_model: CommissionModel = field(default_factory=CommissionModel)
+    quotes: QuoteModel = field(default_factory=QuoteModel)
+    volume_share: float | None = None  # most of a bar's volume one order fills per bar; None: all
 
     def __post_init__(self) -> None:
+        if self.volume_share is not None and not 0 < self.volume_share <= 1:
+            raise ValueError(f"volume_share must be in (0, 1] or None, got {self.volume_share!r}")
         self.cash = float(self.initial_cash)
         self.holdings: dict[str, Holding] = {}
         self.orders: dict[tuple[int, int], OrderTicket] = {}  # (client_id, order_id)
@@ -119,14 +158,7 @@ class Broker:
 
     def submit(self, ticket: OrderTicket) -> OrderTicket:
         """Accept a new order, or modify the working order with the same (client, order) id."""
-        if ticket.action not in ("BUY", "SELL"):
-            raise OrderRejected(321, f"Error validating request: action {ticket.action!r} must be BUY or SELL")
-        if not ticket.quantity > 0:
-            raise OrderRejected(321, f"Error validating request: order size {ticket.quantity} must be positive")
-        if ticket.order_type not in ("MKT", "LMT"):
-            raise OrderRejected(387, f"Unsupported order type {ticket.order_type!r} (emulator fills MKT and LMT)")
-        if ticket.order_type == "LMT" and (ticket.lmt_price is None or not ticket.lmt_price > 0):
-            raise OrderRejected(321, "Error validating request: a limit order needs a positive limit price")
+        self.validate(ticket)
         key = (ticket.client_id, ticket.order_id)
         existing = self.orders.get(key)
         if existing is not None:
@@ -147,12 +179,26 @@ class Broker:
         ticket.status = "Submitted"
         return ticket
 
-    def match(self, ticket: OrderTicket, last_price: float | None, tick: float, time_text: str) -> Execution | None:
-        """Fill ``ticket`` now if it is marketable against the last released price."""
+    @staticmethod
+    def validate(ticket: OrderTicket) -> None:
+        """Reject what IB would reject on arrival (raises ``OrderRejected`` with IB's code)."""
+        if ticket.action not in ("BUY", "SELL"):
+            raise OrderRejected(321, f"Error validating request: action {ticket.action!r} must be BUY or SELL")
+        if not ticket.quantity > 0:
+            raise OrderRejected(321, f"Error validating request: order size {ticket.quantity} must be positive")
+        if ticket.order_type not in ("MKT", "LMT"):
+            raise OrderRejected(387, f"Unsupported order type {ticket.order_type!r} (emulator fills MKT and LMT)")
+        if ticket.order_type == "LMT" and (ticket.lmt_price is None or not ticket.lmt_price > 0):
+            raise OrderRejected(321, "Error validating request: a limit order needs a positive limit price")
+
+    def match(
+        self, ticket: OrderTicket, last_price: float | None, volume: float, tick: float, time_text: str
+    ) -> Execution | None:
+        """Fill ``ticket`` now if it is marketable against the quote around the last price."""
         if ticket.is_done or last_price is None:
             return None
-        price = self._marketable_price(ticket, last_price)
-        return None if price is None else self._fill(ticket, round_to_tick(price, tick), time_text)
+        price = self._marketable_price(ticket, self.quotes.around(last_price, tick).taking(ticket.sign))
+        return None if price is None else self._fill(ticket, round_to_tick(price, tick), volume, time_text)
 
     def cancel(self, client_id: int, order_id: int) -> OrderTicket:
         ticket = self.orders.get((client_id, order_id))
@@ -169,31 +215,46 @@ class Broker:
         return [t for t in self.orders.values() if not t.is_done and (symbol is None or t.symbol == symbol)]
 
     def match_bar(
-        self, ticket: OrderTicket, open_: float, high: float, low: float, tick: float, time_text: str
+        self, ticket: OrderTicket, open_: float, high: float, low: float, volume: float, tick: float, time_text: str
     ) -> Execution | None:
         """A new bar was released: fill ``ticket`` if the bar trades through it."""
         if ticket.is_done:
             return None
         price = None
         if ticket.order_type == "MKT":
-            price = open_
+            price = self.quotes.around(open_, tick).taking(ticket.sign)
         elif ticket.sign > 0 and low <= ticket.lmt_price:
             price = min(open_, ticket.lmt_price)
         elif ticket.sign < 0 and high >= ticket.lmt_price:
             price = max(open_, ticket.lmt_price)
-        return None if price is None else self._fill(ticket, round_to_tick(price, tick), time_text)
+        return None if price is None else self._fill(ticket, round_to_tick(price, tick), volume, time_text)
 
     @staticmethod
-    def _marketable_price(ticket: OrderTicket, last: float) -> float | None:
+    def _marketable_price(ticket: OrderTicket, quote: float) -> float | None:
         if ticket.order_type == "MKT":
-            return last
+            return quote
         if ticket.sign > 0:
-            return last if last <= ticket.lmt_price else None
-        return last if last >= ticket.lmt_price else None
+            return quote if quote <= ticket.lmt_price else None
+        return quote if quote >= ticket.lmt_price else None
 
-    def _fill(self, ticket: OrderTicket, price: float, time_text: str) -> Execution:
-        shares = ticket.remaining
-        commission = self.commission_model.commission(shares, price)
+    def _fillable(self, ticket: OrderTicket, volume: float) -> float:
+        if self.volume_share is None:
+            return ticket.remaining
+        return min(ticket.remaining, float(math.floor(self.volume_share * max(volume, 0.0))))
+
+    def _commission(self, ticket: OrderTicket, shares: float, price: float) -> float:
+        """What ``shares`` more at ``price`` add to the order's commission (IB charges per order)."""
+        model = self.commission_model
+        before = model.commission(ticket.filled, ticket.avg_fill_price) if ticket.filled else 0.0
+        total = ticket.filled + shares
+        average = (ticket.avg_fill_price * ticket.filled + price * shares) / total
+        return round(max(0.0, model.commission(total, average) - before), 4)
+
+    def _fill(self, ticket: OrderTicket, price: float, volume: float, time_text: str) -> Execution | None:
+        shares = self._fillable(ticket, volume)
+        if shares <= 0:
+            return None
+        commission = self._commission(ticket, shares, price)
         realized = self._apply_to_holding(ticket.symbol, ticket.sign * shares, price, commission)
         self.cash -= ticket.sign * shares * price + commission
         previous = ticket.filled
@@ -201,7 +262,7 @@ class Broker:
         # rounded: an average like 24.820000000000004 must not reach the wire
         ticket.avg_fill_price = round((ticket.avg_fill_price * previous + price * shares) / ticket.filled, 8)
         ticket.last_fill_price = price
-        ticket.status = "Filled"
+        ticket.status = "Filled" if ticket.remaining <= 0 else "Submitted"
         execution = Execution(
             exec_id=f"0000e0d5.{next(self._exec_ids):08x}.01.01",
             order_id=ticket.order_id,
@@ -246,6 +307,38 @@ class Broker:
         h.realized_pnl += realized
         return realized
 
+    def what_if(self, ticket: OrderTicket, last_price: float | None, tick: float) -> WhatIf:
+        """Margin and commission if ``ticket`` filled in full now; nothing changes."""
+        if ticket.order_type == "LMT":
+            price = ticket.lmt_price
+        elif last_price is not None:
+            price = self.quotes.around(last_price, tick).taking(ticket.sign)
+        else:
+            raise OrderRejected(10168, "Requested market data is not subscribed: no price to assess the order")
+        price = round_to_tick(price, tick)
+        commission = self.commission_model.commission(ticket.quantity, price)
+        before = self.account_values()
+        held = self.holdings.get(ticket.symbol, Holding())
+        mark = self.marks.get(ticket.symbol, price)
+        gross_after = (
+            before["GrossPositionValue"]
+            - abs(held.quantity * mark)
+            + abs((held.quantity + ticket.sign * ticket.quantity) * mark)
+        )
+        margin_change = MARGIN_RATE * (gross_after - before["GrossPositionValue"])
+        # cash pays the price, the position is worth the mark: the difference and the fee are lost
+        equity_change = -ticket.sign * ticket.quantity * (price - mark) - commission
+        return WhatIf(
+            init_margin_before=before["InitMarginReq"],
+            maint_margin_before=before["MaintMarginReq"],
+            equity_with_loan_before=before["EquityWithLoanValue"],
+            init_margin_change=margin_change,
+            maint_margin_change=margin_change,
+            equity_with_loan_change=equity_change,
+            commission=commission,
+            price=price,
+        )
+
     # account ----------------------------------------------------------------------------------
 
     def mark(self, symbol: str, price: float) -> None:
@@ -262,7 +355,7 @@ class Broker:
     def account_values(self) -> dict[str, float]:
         gross = sum(abs(self.market_value(s)) for s in self.holdings)
         net = self.cash + sum(self.market_value(s) for s in self.holdings)
-        available = net - 0.25 * gross
+        available = net - MARGIN_RATE * gross
         return {
             "NetLiquidation": net,
             "TotalCashValue": self.cash,
@@ -270,8 +363,8 @@ class Broker:
             "CashBalance": self.cash,
             "EquityWithLoanValue": net,
             "GrossPositionValue": gross,
-            "InitMarginReq": 0.25 * gross,
-            "MaintMarginReq": 0.25 * gross,
+            "InitMarginReq": MARGIN_RATE * gross,
+            "MaintMarginReq": MARGIN_RATE * gross,
             "AvailableFunds": available,
             "ExcessLiquidity": available,
             "BuyingPower": 4 * available,

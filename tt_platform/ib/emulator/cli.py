@@ -14,6 +14,7 @@ import pandas as pd
 
 from tt_platform.ib.clock import ScaledClock
 from tt_platform.ib.emulator.faults import FaultPlan
+from tt_platform.ib.emulator.quotes import DEFAULT_SPREAD_BPS
 from tt_platform.ib.emulator.replay import ReplayConfig
 from tt_platform.ib.emulator.server import GatewayEmulator
 from tt_platform.ib.emulator.sources import (
@@ -64,6 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["inclusive_start", "exclusive_start"],
         help="serve a request's window as [end-duration, end) or as (end-duration, end]",
     )
+    parser.add_argument(
+        "--spread-bps",
+        type=float,
+        default=DEFAULT_SPREAD_BPS,
+        help=f"quoted bid-ask spread around the last price, in bps (at least a tick; default {DEFAULT_SPREAD_BPS:g})",
+    )
+    parser.add_argument(
+        "--volume-share",
+        type=float,
+        default=None,
+        help="partial fills: an order fills at most this share (0..1] of a bar's volume per bar (default: all at once)",
+    )
     parser.add_argument("--account", default="DU1234567", help="account id reported to clients")
     parser.add_argument("--cash", type=float, default=1_000_000.0, help="initial cash of the paper account")
     parser.add_argument("--log-level", default="INFO", help="logging level (DEBUG, INFO, WARNING)")
@@ -105,6 +118,8 @@ def build_emulator(args: argparse.Namespace) -> GatewayEmulator:
         account=args.account,
         initial_cash=args.cash,
         window_reading=args.window_reading,
+        spread_bps=args.spread_bps,
+        volume_share=args.volume_share,
     )
 
 

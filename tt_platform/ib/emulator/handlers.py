@@ -15,7 +15,15 @@ import pandas as pd
 
 from tt_platform.ib.emulator import messages as msg
 from tt_platform.ib.emulator.broker import OrderRejected, OrderTicket
-from tt_platform.ib.emulator.historical import bar_rows, format_span_time, resolve_query, window_bounds
+from tt_platform.ib.emulator.historical import (
+    bar_rows,
+    format_span_time,
+    resolve_query,
+    visible_bound,
+    window_bounds,
+)
+from tt_platform.ib.emulator.market_hours import hours_strings
+from tt_platform.ib.emulator.validation import contract_problem
 from tt_platform.ib.emulator.inbound import (
     Fields,
     parse_contract_details,
@@ -90,11 +98,16 @@ async def contract_details(session: ClientSession, fields: list[str]) -> None:
     await gateway.wait_connectivity()
     if gateway.faults.contract_details_delay_seconds:
         await gateway.clock.sleep(gateway.faults.contract_details_delay_seconds)
+    problem = contract_problem(ref, "reqContractDetails", needs_exchange=False)
+    if problem:
+        session.error(req_id, 321, problem)
+        return
     spec = gateway.resolve(ref)
     if spec is None:
         session.error(req_id, 200, NO_SECURITY)
         return
-    session.send(msg.contract_details(req_id, spec))
+    trading, liquid = hours_strings(gateway.replay.now())
+    session.send(msg.contract_details(req_id, spec, trading, liquid))
     session.send(msg.contract_details_end(req_id))
 
 
@@ -102,6 +115,10 @@ async def head_timestamp(session: ClientSession, fields: list[str]) -> None:
     gateway = session.gateway
     req = parse_head_timestamp(fields)
     await gateway.wait_connectivity()
+    problem = contract_problem(req.contract, "reqHeadTimeStamp")
+    if problem:
+        session.error(req.req_id, 321, problem)
+        return
     spec = gateway.resolve(req.contract)
     if spec is None:
         session.error(req.req_id, 200, NO_SECURITY)
@@ -141,6 +158,11 @@ async def historical_data(session: ClientSession, fields: list[str]) -> None:
 
     if session.closed:
         record("gone")
+        return
+    problem = contract_problem(req.contract, "reqHistoricalData")
+    if problem:
+        record("invalid")
+        session.error(req.req_id, 321, problem)
         return
     spec = gateway.resolve(req.contract)
     if spec is None:
@@ -191,15 +213,14 @@ async def historical_data(session: ClientSession, fields: list[str]) -> None:
 def _answer_historical(session: ClientSession, req, spec, query, ordinal: int, record: Callable) -> None:
     gateway = session.gateway
     lo, hi = window_bounds(query, gateway.window_reading)
-    visible_end = gateway.replay.history_end()
-    if visible_end is not None and hi > visible_end:
-        hi = visible_end  # never serve bars the market has not produced yet
+    now = gateway.replay.now()
+    hi = min(hi, visible_bound(query, now))  # never serve a bar that has not closed yet
     bars = gateway.source.bars(spec.symbol, lo, hi, query.interval) if hi > lo else None
     if bars is None or bars.empty:
         record("no_data", symbol=spec.symbol)
         session.error(req.req_id, 162, f"{HMDS}HMDS query returned no data: {spec.symbol}@SMART {req.what_to_show}")
         return
-    end = min(query.end, visible_end) if visible_end is not None else query.end
+    end = min(query.end, now)
     rows = bar_rows(bars, query.interval, req.format_date, gateway.history_decimals)
     frame = msg.historical_data(req.req_id, format_span_time(query.start), format_span_time(end), rows)
     if ordinal in gateway.faults.drop_mid_historical:
@@ -216,21 +237,34 @@ def _answer_historical(session: ClientSession, req, spec, query, ordinal: int, r
 # streams --------------------------------------------------------------------------------------
 
 
-def realtime_bars(session: ClientSession, fields: list[str]) -> None:
+def realtime_bars(session: ClientSession, fields: list[str]):
+    """5-second bars: fed by the replay when it runs, else by a stream on the emulator's clock."""
     req = parse_realtime_bars(fields)
+    problem = contract_problem(req.contract, "reqRealTimeBars")
+    if problem:
+        session.error(req.req_id, 321, problem)
+        return None
     spec = session.gateway.resolve(req.contract)
     if spec is None:
         session.error(req.req_id, 200, NO_SECURITY)
-        return
+        return None
     if req.bar_size != 5:
         session.error(req.req_id, 321, f"Error validating request: real-time bar size must be 5, got {req.bar_size}")
-        return
-    session.streams[req.req_id] = Stream("rtbars", spec.symbol)
+        return None
+    stream = Stream("rtbars", spec.symbol)
+    session.streams[req.req_id] = stream
+    if session.gateway.replay.active:
+        return None
+    return session.gateway.stream_realtime_bars(session, req.req_id, stream, spec)
 
 
 def market_data(session: ClientSession, fields: list[str]) -> None:
     req = parse_market_data(fields)
     gateway = session.gateway
+    problem = contract_problem(req.contract, "reqMktData")
+    if problem:
+        session.error(req.req_id, 321, problem)
+        return
     spec = gateway.resolve(req.contract)
     if spec is None:
         session.error(req.req_id, 200, NO_SECURITY)
@@ -255,6 +289,10 @@ def cancel_stream(session: ClientSession, fields: list[str]) -> None:
 def place_order(session: ClientSession, fields: list[str]) -> None:
     gateway = session.gateway
     req = parse_place_order(fields)
+    problem = contract_problem(req.contract, "placeOrder")
+    if problem:
+        session.error(req.order_id, 321, problem)
+        return
     spec = gateway.resolve(req.contract)
     if spec is None:
         session.error(req.order_id, 200, NO_SECURITY)
@@ -262,7 +300,7 @@ def place_order(session: ClientSession, fields: list[str]) -> None:
     ticket = OrderTicket(
         order_id=req.order_id,
         client_id=session.client_id,
-        perm_id=gateway.broker.next_perm_id(),
+        perm_id=0 if req.what_if else gateway.broker.next_perm_id(),
         symbol=spec.symbol,
         action=req.action,
         quantity=req.quantity,
@@ -276,6 +314,9 @@ def place_order(session: ClientSession, fields: list[str]) -> None:
         outside_rth=req.outside_rth,
         parent_id=req.parent_id,
     )
+    if req.what_if:
+        _answer_what_if(session, ticket, spec)
+        return
     try:
         ticket = gateway.broker.submit(ticket)
     except OrderRejected as exc:
@@ -283,9 +324,28 @@ def place_order(session: ClientSession, fields: list[str]) -> None:
         return
     session.send(msg.open_order(ticket, spec))
     session.send(msg.order_status(ticket))
-    execution = gateway.broker.match(ticket, gateway.last_price(spec.symbol), spec.min_tick, gateway.time_text())
-    if execution is not None:
-        gateway.publish_fill(ticket, execution)
+    last = gateway.replay.last_bar(spec.symbol)
+    if last is not None:
+        gateway.broker.mark(spec.symbol, float(last["close"]))  # positions are valued at the last trade
+        execution = gateway.broker.match(
+            ticket, float(last["close"]), float(last["volume"]), spec.min_tick, gateway.time_text()
+        )
+        if execution is not None:
+            gateway.publish_fill(ticket, execution)
+
+
+def _answer_what_if(session: ClientSession, ticket: OrderTicket, spec) -> None:
+    """IB answers a what-if order with one openOrder carrying the margin and commission impact;
+    the order is neither kept nor filled."""
+    gateway = session.gateway
+    try:
+        gateway.broker.validate(ticket)
+        impact = gateway.broker.what_if(ticket, gateway.last_price(spec.symbol), spec.min_tick)
+    except OrderRejected as exc:
+        session.error(ticket.order_id, exc.code, str(exc))
+        return
+    ticket.status = "PreSubmitted"
+    session.send(msg.open_order(ticket, spec, what_if=impact))
 
 
 def cancel_order(session: ClientSession, fields: list[str]) -> None:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
+from tt_platform.ib.emulator.market_hours import closed_bar_bound, trading_days_start
 from tt_platform.ib.emulator.messages import BarRow
 from tt_platform.ib.limits import (
     BAR_SIZE_SECONDS,
@@ -55,12 +56,18 @@ class HistoricalQuery:
     start: pd.Timestamp
     end: pd.Timestamp
     ends_now: bool
+    bar_size: str = "1 day"
 
 
 def resolve_query(
     end_text: str, duration_text: str, bar_size: str, what_to_show: str, keep_up_to_date: bool, now: pd.Timestamp
 ) -> HistoricalQuery:
-    """Validate a request like IB does and return the window ``[start, end)`` it asks for."""
+    """Validate a request like IB does and return the window ``[start, end)`` it asks for.
+
+    "N D" of intraday bars counts trading days, as IB reads it: the last N sessions with a
+    closed bar by the end, so "1 D" of minutes asked before Monday's open is Friday's session.
+    For daily bars it stays N calendar days before the end.
+    """
     if bar_size not in BAR_SIZE_SECONDS:
         raise InvalidRequest(f"Error validating request: bar size {bar_size!r} is not a valid IB bar size")
     if what_to_show not in WHAT_TO_SHOW:
@@ -73,7 +80,15 @@ def resolve_query(
     duration = parse_duration(duration_text)
     check_duration(duration, bar_size, ends_now=ends_now)
     end = parse_end_datetime(end_text, now)
-    return HistoricalQuery(bar_size_interval(bar_size), duration.start_before(end), end, ends_now)
+    start = duration.start_before(end)
+    if duration.unit == "D" and BAR_SIZE_SECONDS[bar_size] < 86400:
+        start = trading_days_start(end, duration.count, BAR_SIZE_SECONDS[bar_size]) or start
+    return HistoricalQuery(bar_size_interval(bar_size), start, end, ends_now, bar_size)
+
+
+def visible_bound(query: HistoricalQuery, now: pd.Timestamp) -> pd.Timestamp:
+    """Exclusive bound of the bar stamps a request may see at ``now``: closed bars only."""
+    return closed_bar_bound(now, BAR_SIZE_SECONDS[query.bar_size])
 
 
 def window_bounds(query: HistoricalQuery, reading: str) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -158,13 +158,35 @@ class PlaceOrderRequest:
     transmit: bool
     parent_id: int
     outside_rth: bool
+    what_if: bool
+
+
+def _what_if_flag(f: Fields, sec_type: str) -> bool:
+    """Walk placeOrder's variable-length middle (combo legs, delta-neutral, scale, hedge, algo
+    parameters are sent only when used) to the whatIf field."""
+    i = 35
+    if sec_type == "BAG":
+        i += 1 + 8 * f.int(i)  # combo legs
+        i += 1 + f.int(i)  # order combo leg prices
+        i += 1 + 2 * f.int(i)  # smart combo routing params
+    i += 30  # '' (shares allocation) .. volatilityType
+    i += 2 + (8 if f.text(i) else 0)  # deltaNeutralOrderType, deltaNeutralAuxPrice [+ 8]
+    scale_increment = f.float(i + 6) or 0.0
+    i += 7 + (7 if scale_increment > 0 else 0)
+    i += 4 + (1 if f.text(i + 3) else 0)  # scaleTable .. hedgeType [+ hedgeParam]
+    i += 4  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld
+    i += 1 + (3 if f.bool(i) else 0)  # delta-neutral contract
+    algo = f.text(i)
+    i += 1 + (1 + 2 * f.int(i + 1) if algo else 0)
+    return f.bool(i + 1)  # after algoId
 
 
 def parse_place_order(raw: list[str]) -> PlaceOrderRequest:
     f = Fields(raw, "placeOrder")
+    contract = f.contract(2)
     return PlaceOrderRequest(
         order_id=f.int(1),
-        contract=f.contract(2),
+        contract=contract,
         action=f.text(16).upper(),
         quantity=f.float(17) or 0.0,
         order_type=f.text(18).upper(),
@@ -176,6 +198,7 @@ def parse_place_order(raw: list[str]) -> PlaceOrderRequest:
         transmit=f.bool(27),
         parent_id=f.int(28),
         outside_rth=f.bool(33),
+        what_if=_what_if_flag(f, contract.sec_type),
     )
 
 

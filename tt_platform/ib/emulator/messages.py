@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from tt_platform.ib.emulator.contracts import ContractSpec
 
 if TYPE_CHECKING:
-    from tt_platform.ib.emulator.broker import Execution, OrderTicket
+    from tt_platform.ib.emulator.broker import Execution, OrderTicket, WhatIf
 
 SERVER_VERSION = 176
 Fields = list[object]
@@ -52,7 +52,7 @@ def current_time(epoch_seconds: int) -> Fields:
     return [49, 1, epoch_seconds]
 
 
-def contract_details(req_id: int, spec: ContractSpec) -> Fields:
+def contract_details(req_id: int, spec: ContractSpec, trading_hours: str = "", liquid_hours: str = "") -> Fields:
     return [
         10,
         req_id,
@@ -80,8 +80,8 @@ def contract_details(req_id: int, spec: ContractSpec) -> Fields:
         "",  # category
         "",  # subcategory
         spec.time_zone,
-        "",  # tradingHours
-        "",  # liquidHours
+        trading_hours,
+        liquid_hours,
         "",  # evRule
         "",  # evMultiplier
         0,  # number of secIds (no tag/value pairs follow)
@@ -154,8 +154,31 @@ def order_status(ticket: OrderTicket) -> Fields:
     ]
 
 
-def open_order(ticket: OrderTicket, spec: ContractSpec) -> Fields:
-    """openOrder at version 176 with deltaNeutralOrderType empty (no 8 extra fields)."""
+def _money(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def open_order(ticket: OrderTicket, spec: ContractSpec, what_if: WhatIf | None = None) -> Fields:
+    """openOrder at version 176 with deltaNeutralOrderType empty (no 8 extra fields).
+
+    With ``what_if`` it is the answer to a what-if order: whatIf set and the OrderState's margin
+    and commission fields filled in (IB sends the margin values as text).
+    """
+    state = ("",) * 9 if what_if is None else tuple(
+        _money(v)
+        for v in (
+            what_if.init_margin_before,
+            what_if.maint_margin_before,
+            what_if.equity_with_loan_before,
+            what_if.init_margin_change,
+            what_if.maint_margin_change,
+            what_if.equity_with_loan_change,
+            what_if.init_margin_after,
+            what_if.maint_margin_after,
+            what_if.equity_with_loan_after,
+        )
+    )
+    commission = None if what_if is None else what_if.commission
     named: list[tuple[str, object]] = [
         ("msgId", 5),
         ("orderId", ticket.order_id),
@@ -242,21 +265,21 @@ def open_order(ticket: OrderTicket, spec: ContractSpec) -> Fields:
         ("deltaNeutralContractPresent", False),
         ("algoStrategy", ""),
         ("solicited", False),
-        ("whatIf", False),
+        ("whatIf", what_if is not None),
         ("status", ticket.status),
-        ("initMarginBefore", ""),
-        ("maintMarginBefore", ""),
-        ("equityWithLoanBefore", ""),
-        ("initMarginChange", ""),
-        ("maintMarginChange", ""),
-        ("equityWithLoanChange", ""),
-        ("initMarginAfter", ""),
-        ("maintMarginAfter", ""),
-        ("equityWithLoanAfter", ""),
-        ("commission", None),
-        ("minCommission", None),
-        ("maxCommission", None),
-        ("commissionCurrency", ""),
+        ("initMarginBefore", state[0]),
+        ("maintMarginBefore", state[1]),
+        ("equityWithLoanBefore", state[2]),
+        ("initMarginChange", state[3]),
+        ("maintMarginChange", state[4]),
+        ("equityWithLoanChange", state[5]),
+        ("initMarginAfter", state[6]),
+        ("maintMarginAfter", state[7]),
+        ("equityWithLoanAfter", state[8]),
+        ("commission", commission),
+        ("minCommission", commission),
+        ("maxCommission", commission),
+        ("commissionCurrency", "" if what_if is None else "USD"),
         ("warningText", ""),
         ("randomizeSize", False),
         ("randomizePrice", False),

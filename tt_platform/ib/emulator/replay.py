@@ -3,8 +3,9 @@
 Bars with ``ts < cursor`` are history; every ``step_seconds`` of the emulator clock the cursor
 moves to just past the next bar of the symbols clients are watching, and those bars are
 "released" to the live streams (real-time bars, keepUpToDate, ticks) and to resting orders.
-Without a replay start there is no cursor: all history is served, "now" is the wall clock and
-prices are the last bars of the source (a market that closed at the end of the data).
+Without a replay start there is no cursor: "now" is the wall clock at start-up moved on by the
+emulator's clock (a scaled clock runs the market faster), history is every bar closed by then and
+prices are the last closed bars of the source (minute bars when it has them).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from tt_platform.data.bars import empty_bars
+from tt_platform.ib.clock import Clock, SystemClock
+from tt_platform.ib.emulator.market_hours import closed_bar_bound
 from tt_platform.ib.emulator.sources import BarSource
 from tt_platform.ib.limits import interval_spec
 
@@ -77,8 +80,11 @@ class _Feed:
 
 
 class MarketReplay:
-    def __init__(self, source: BarSource, config: ReplayConfig | None = None) -> None:
+    def __init__(self, source: BarSource, config: ReplayConfig | None = None, clock: Clock | None = None) -> None:
         self.source = source
+        self.clock = clock or SystemClock()
+        self._wall_anchor = pd.Timestamp.now(tz="UTC")
+        self._clock_anchor = self.clock.now()
         self.config = config or ReplayConfig()
         self.step = interval_spec(self.config.interval).step
         self.cursor: pd.Timestamp | None = self.config.start
@@ -90,10 +96,13 @@ class MarketReplay:
         return self.cursor is not None
 
     def now(self) -> pd.Timestamp:
-        return self.cursor if self.cursor is not None else pd.Timestamp.now(tz="UTC")
+        if self.cursor is not None:
+            return self.cursor
+        return self._wall_anchor + pd.Timedelta(seconds=self.clock.now() - self._clock_anchor)
 
     def history_end(self) -> pd.Timestamp | None:
-        """Exclusive bound of what clients may see, or None without replay."""
+        """The cursor (bars at or after it are not released yet), or None without replay.
+        What a history request may see is narrower still: closed bars only (``market_hours``)."""
         return self.cursor
 
     def _feed(self, symbol: str) -> _Feed:
@@ -102,19 +111,22 @@ class MarketReplay:
         return self._feeds[symbol]
 
     def last_bar(self, symbol: str) -> pd.Series | None:
-        """The latest bar a client may know of (the current 'market' for prices and fills)."""
+        """The latest closed bar a client may know of (the current 'market' for prices and fills)."""
         if symbol in self._last:
             return self._last[symbol]
+        now = self.now()
         if self.cursor is None:
-            for interval in ("1d", self.config.interval):
-                bars = self.source.bars(symbol, _FAR_PAST, _FAR_FUTURE, interval)
+            for interval, lookback in (("1min", pd.Timedelta(days=5)), ("1d", None)):
+                hi = closed_bar_bound(now, int(interval_spec(interval).step.total_seconds()))
+                bars = self.source.bars(symbol, _FAR_PAST if lookback is None else hi - lookback, hi, interval)
                 if not bars.empty:
                     return bars.iloc[-1]
             return None
+        hi = min(self.cursor, closed_bar_bound(now, int(self.step.total_seconds())))
         lookback = _LOOKBACK[self.config.interval]
-        bars = self.source.bars(symbol, self.cursor - lookback, self.cursor, self.config.interval)
+        bars = self.source.bars(symbol, hi - lookback, hi, self.config.interval)
         if bars.empty:
-            bars = self.source.bars(symbol, _FAR_PAST, self.cursor, self.config.interval)
+            bars = self.source.bars(symbol, _FAR_PAST, hi, self.config.interval)
         return None if bars.empty else bars.iloc[-1]
 
     def advance(self, interest: Iterable[str]) -> dict[str, pd.DataFrame]:

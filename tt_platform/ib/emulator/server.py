@@ -1,9 +1,11 @@
 """The IB Gateway emulator: an asyncio TWS-protocol server on loopback.
 
 It speaks the real socket protocol to the unmodified ib_insync client: handshake and connect
-sync, contract details, historical bars (with keepUpToDate), 5-second real-time bars, market data
-ticks, head timestamps, MKT/LMT orders filled from replayed bars, executions, commissions,
-positions and account values, several clients at once, and the faults of a ``FaultPlan``.
+sync, contract details (with trading and liquid hours), historical bars of closed bars only
+(with keepUpToDate), 5-second real-time bars derived from minute bars, market data ticks, head
+timestamps, MKT/LMT orders filled at made-up quotes around the last price (partial fills
+optional), what-if orders, executions, commissions, positions and account values, several
+clients at once, and the faults of a ``FaultPlan``.
 Run it in the caller's event loop (``await start()``) or in a background thread
 (``serve_in_thread``), which is what synchronous ib_insync code needs.
 """
@@ -29,6 +31,8 @@ from tt_platform.ib.emulator.faults import FaultPlan
 from tt_platform.ib.emulator.handlers import HANDLERS, HistoricalRecord, Stream
 from tt_platform.ib.emulator.historical import WINDOW_READINGS, bar_rows
 from tt_platform.ib.emulator.inbound import ContractRef, Fields
+from tt_platform.ib.emulator.quotes import DEFAULT_SPREAD_BPS, QuoteModel
+from tt_platform.ib.emulator.realtime import REALTIME_BAR, bar_start, realtime_bars
 from tt_platform.ib.emulator.replay import MarketReplay, ReplayConfig
 from tt_platform.ib.emulator.sources import BarSource
 from tt_platform.ib.emulator.wire import (
@@ -102,10 +106,11 @@ class ClientSession:
         self.send(msg.error(req_id, code, message))
 
     def send_ticks(self, req_id: int, bar: Any, tick: float, initial: bool = False) -> None:
-        """Quote and trade ticks from one bar: last = close, bid/ask one tick around it."""
+        """Quote and trade ticks from one bar: last = close, bid/ask the quotes orders trade at."""
         close = round_to_tick(float(bar.close), tick)
-        self.send(msg.tick_price(req_id, 1, round_to_tick(close - tick, tick), 100.0))
-        self.send(msg.tick_price(req_id, 2, round_to_tick(close + tick, tick), 100.0))
+        quote = self.gateway.broker.quotes.around(close, tick)
+        self.send(msg.tick_price(req_id, 1, quote.bid, 100.0))
+        self.send(msg.tick_price(req_id, 2, quote.ask, 100.0))
         self.send(msg.tick_price(req_id, 4, close, 100.0))
         self.send(msg.tick_price(req_id, 6, round_to_tick(float(bar.high), tick), 0.0))
         self.send(msg.tick_price(req_id, 7, round_to_tick(float(bar.low), tick), 0.0))
@@ -231,7 +236,9 @@ class GatewayEmulator:
     what goes wrong, pacing included. ``window_reading`` says how a historical request's window
     is read: "inclusive_start" [end - duration, end) or "exclusive_start" (end - duration, end].
     ``history_log`` records every historical request with its outcome. A source with
-    ``serves_any_symbol`` gets a contract for any symbol asked for.
+    ``serves_any_symbol`` gets a contract for any symbol asked for. ``spread_bps`` is the quoted
+    spread around the last price (market orders pay it); ``volume_share`` caps what one bar fills
+    of an order (that share of the bar's volume; None fills everything at once).
     """
 
     def __init__(
@@ -248,6 +255,8 @@ class GatewayEmulator:
         contracts: Mapping[str, ContractSpec] | None = None,
         history_decimals: int = 6,
         window_reading: str = "inclusive_start",
+        spread_bps: float = DEFAULT_SPREAD_BPS,
+        volume_share: float | None = None,
     ) -> None:
         if window_reading not in WINDOW_READINGS:
             raise ValueError(f"window_reading must be one of {WINDOW_READINGS}, got {window_reading!r}")
@@ -259,8 +268,8 @@ class GatewayEmulator:
         self.contracts = ContractBook(
             source.symbols(), contracts, open=bool(getattr(source, "serves_any_symbol", False))
         )
-        self.broker = Broker(account, initial_cash)
-        self.replay = MarketReplay(source, replay)
+        self.broker = Broker(account, initial_cash, quotes=QuoteModel(spread_bps), volume_share=volume_share)
+        self.replay = MarketReplay(source, replay, self.clock)
         self.pacing = PacingLedger(self.faults.pacing_rules)
         self.history_decimals = history_decimals
         self.history_log: list[HistoricalRecord] = []
@@ -520,9 +529,11 @@ class GatewayEmulator:
             await self.clock.sleep(step)
             await self.wait_connectivity()
             try:
+                before = self.replay.now()
                 released = self.replay.advance(self._interest())
                 for symbol, bars in released.items():
                     self._release(symbol, bars)
+                self._replay_realtime_bars(before, self.replay.now(), step)
             except Exception:  # a bad bar must not stop the market for everyone
                 log.exception("replay step failed")
 
@@ -538,10 +549,7 @@ class GatewayEmulator:
                 for req_id, stream in list(session.streams.items()):
                     if stream.symbol != symbol:
                         continue
-                    if stream.kind == "rtbars":
-                        row = rows.setdefault(2, bar_rows(one, interval, 2, self.history_decimals)[0])
-                        session.send(msg.realtime_bar(req_id, int(bar.ts.timestamp()), row))
-                    elif stream.kind == "keepup" and stream.interval == interval:
+                    if stream.kind == "keepup" and stream.interval == interval:
                         fmt = stream.format_date
                         row = rows.setdefault(fmt, bar_rows(one, interval, fmt, self.history_decimals)[0])
                         session.send(msg.historical_data_update(req_id, row))
@@ -549,13 +557,69 @@ class GatewayEmulator:
                         session.send_ticks(req_id, bar, tick)
             for ticket in self.broker.working(symbol):
                 execution = self.broker.match_bar(
-                    ticket, float(bar.open), float(bar.high), float(bar.low), tick, self.time_text()
+                    ticket, float(bar.open), float(bar.high), float(bar.low), float(bar.volume), tick,
+                    self.time_text(),
                 )
                 if execution is not None:
                     self.publish_fill(ticket, execution)
             self.broker.mark(symbol, float(bar.close))
         if symbol in self.broker.holdings:
             self.publish_account()
+
+    # real-time bars ---------------------------------------------------------------------------
+
+    def _realtime_subscribers(self, symbol: str | None = None) -> list[tuple[ClientSession, int, Stream]]:
+        return [
+            (session, req_id, stream)
+            for session in list(self.sessions.values())
+            for req_id, stream in list(session.streams.items())
+            if stream.kind == "rtbars" and symbol in (None, stream.symbol)
+        ]
+
+    def _replay_realtime_bars(self, before: pd.Timestamp, after: pd.Timestamp, step: float) -> None:
+        """The replay moved the market from ``before`` to ``after`` in ``step`` clock seconds:
+        play the 5-second bars of that span over the step, each when it closes."""
+        symbols = {s.symbol for _, _, s in self._realtime_subscribers()}
+        for symbol in sorted(symbols):
+            minutes = self.source.bars(symbol, before, after, "1min")
+            if minutes.empty:
+                continue
+            spec = self.contracts.lookup(symbol)
+            bars = realtime_bars(minutes, before, after, spec.min_tick if spec else 0.01)
+            if bars:
+                self._spawn(self._play_realtime(symbol, bars, before, after, step))
+
+    async def _play_realtime(self, symbol: str, bars: list, before: pd.Timestamp, after: pd.Timestamp,
+                             step: float) -> None:
+        span = (after - before).total_seconds()
+        started = self.clock.now()
+        for bar in bars:
+            due = step * ((bar.start + REALTIME_BAR - before).total_seconds() / span)
+            delay = due - (self.clock.now() - started)
+            if delay > 0:
+                await self.clock.sleep(delay)
+            for session, req_id, _ in self._realtime_subscribers(symbol):
+                session.send(msg.realtime_bar(req_id, bar.epoch_seconds, bar.row))
+
+    async def stream_realtime_bars(self, session: ClientSession, req_id: int, stream: Stream,
+                                   spec: ContractSpec) -> None:
+        """Without replay: one 5-second bar each time one closes on the emulator's clock, from
+        the source's minute bars at that time (nothing while the source has none)."""
+        minutes = pd.DataFrame()
+        loaded = (FAR_FUTURE, FAR_PAST)  # the span ``minutes`` covers
+        while session.streams.get(req_id) is stream and not session.closed:
+            now = self.replay.now()
+            start = bar_start(now)
+            await self.clock.sleep((start + REALTIME_BAR - now).total_seconds())
+            await self.wait_connectivity()
+            if session.streams.get(req_id) is not stream or session.closed:
+                return
+            minute = start.floor("1min")
+            if not loaded[0] <= minute < loaded[1]:
+                loaded = (minute, minute + pd.Timedelta(hours=1))
+                minutes = self.source.bars(spec.symbol, *loaded, "1min")
+            for bar in realtime_bars(minutes, start, start + REALTIME_BAR, spec.min_tick):
+                session.send(msg.realtime_bar(req_id, bar.epoch_seconds, bar.row))
 
 
 # running in a background thread ---------------------------------------------------------------

@@ -44,7 +44,8 @@ def test_query_window_is_the_duration_before_the_end():
         False,
     )
     q = resolve_query("", "3 D", "1 hour", "TRADES", True, NOW)
-    assert q.ends_now and q.end == NOW and q.start == NOW - pd.Timedelta(days=3)
+    # "N D" is N trading days: Thursday, Friday and Monday (Tuesday has not opened at NOW)
+    assert q.ends_now and q.end == NOW and q.start == pd.Timestamp("2021-06-10", tz="UTC")
 
 
 @pytest.mark.parametrize(

@@ -30,8 +30,11 @@ def gateway(start_gateway, daily_source):
     return start_gateway(daily_source, scale=50.0)
 
 
-def test_market_order_fills_at_the_last_close(gateway, daily_frame):
+def test_market_orders_fill_at_the_ask_and_the_bid(start_gateway, daily_source, daily_frame):
+    gateway = start_gateway(daily_source, scale=50.0, spread_bps=10.0)  # half spread: 2 cents at ~40
     last_close = daily_frame.loc[daily_frame.symbol == "AAA", "close"].iloc[-1]
+    assert 30 < last_close < 50
+    ask, bid = round(last_close + 0.02, 2), round(last_close - 0.02, 2)
     ib = connect(gateway)
     try:
         assert account_value(ib, "NetLiquidation") == 1_000_000.0
@@ -40,19 +43,19 @@ def test_market_order_fills_at_the_last_close(gateway, daily_frame):
         trade = ib.placeOrder(contract, MarketOrder("BUY", 10))
         assert wait_until(ib, lambda: trade.isDone() and trade.fills and trade.fills[0].commissionReport.commission > 0)
         assert trade.orderStatus.status == "Filled"
-        assert trade.orderStatus.avgFillPrice == pytest.approx(round(last_close, 2))
+        assert trade.orderStatus.avgFillPrice == pytest.approx(ask)
         (fill,) = trade.fills
-        assert (fill.execution.side, fill.execution.shares) == ("BOT", 10.0)
+        assert (fill.execution.side, fill.execution.shares, fill.execution.price) == ("BOT", 10.0, ask)
         assert fill.commissionReport.commission == 1.0
         assert wait_until(ib, lambda: any(p.position == 10 for p in ib.positions()))
         (position,) = ib.positions()
         assert position.contract.symbol == "AAA"
-        assert position.avgCost == pytest.approx(round(last_close, 2) + 0.1)  # USD 1 commission over 10 shares
+        assert position.avgCost == pytest.approx(ask + 0.1)  # USD 1 commission over 10 shares
         assert wait_until(
             ib,
             lambda: (
                 account_value(ib, "NetLiquidation")
-                == pytest.approx(1_000_000 - 1.0 - 10 * (round(last_close, 2) - last_close), abs=0.01)
+                == pytest.approx(1_000_000 - 1.0 - 10 * (ask - last_close), abs=0.01)
             ),
         )
         assert account_value(ib, "GrossPositionValue") == pytest.approx(10 * last_close, abs=0.01)
@@ -60,7 +63,9 @@ def test_market_order_fills_at_the_last_close(gateway, daily_frame):
 
         closing = ib.placeOrder(contract, MarketOrder("SELL", 10))
         assert wait_until(ib, lambda: closing.isDone() and closing.fills and closing.fills[0].commissionReport.execId)
-        assert closing.fills[0].commissionReport.realizedPNL == pytest.approx(-2.0, abs=0.02)  # two commissions
+        assert closing.fills[0].execution.price == bid
+        # two commissions and the spread crossed twice
+        assert closing.fills[0].commissionReport.realizedPNL == pytest.approx(-2.0 - 10 * (ask - bid), abs=0.02)
         assert wait_until(ib, lambda: ib.positions() == [])
     finally:
         ib.disconnect()
