@@ -23,19 +23,24 @@ from tt_platform.env.market import MarketData  # noqa: E402
 from tt_platform.env.state import EpisodeState  # noqa: E402
 
 
+def make_action_scheme(state: EpisodeState, config: EnvConfig
+                       ) -> VolatilityTargetedAction | SimpleDiscreteAction:
+    """The action scheme ``config`` names, over ``state``: how an action becomes target weights
+    (the training env and the live loop map actions with the same code)."""
+    if config.action_scheme == "vol_target":
+        return VolatilityTargetedAction(
+            state, risk_target=config.risk_target, vol_floor=config.vol_floor,
+            vol_lookback=config.vol_lookback)
+    return SimpleDiscreteAction(state, leverage_cap=config.leverage_cap, long_only=config.long_only)
+
+
 def make_env(market: MarketData, config: EnvConfig | None = None, seed: int | None = None
              ) -> TradingGymEnv:
     """A gymnasium env over ``market`` configured by ``config`` (a run config's ``env`` section;
     default: its defaults); ``seed`` seeds the first reset."""
     config = config or EnvConfig()
     state = EpisodeState(market, config)
-    if config.action_scheme == "vol_target":
-        action_scheme = VolatilityTargetedAction(
-            state, risk_target=config.risk_target, vol_floor=config.vol_floor,
-            vol_lookback=config.vol_lookback)
-    else:
-        action_scheme = SimpleDiscreteAction(
-            state, leverage_cap=config.leverage_cap, long_only=config.long_only)
+    action_scheme = make_action_scheme(state, config)
     reward_scheme = RiskAwareReward(
         state, vol_halflife=config.reward_vol_halflife, vol_floor=config.reward_vol_floor,
         drawdown_penalty=config.drawdown_penalty, turnover_penalty=config.turnover_penalty,
