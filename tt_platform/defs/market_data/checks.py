@@ -40,8 +40,8 @@ CHECKS = {
     "ohlc_sanity": "low <= open, close <= high; volume >= 0.",
     "alignment": "Daily bars on session dates; intraday bars on the bar grid inside the session.",
     "unrecorded_splits": "No one-day move that looks like a split without a recorded corporate action.",
-    "gaps": "Runs of missing sessions (warning).",
-    "stale": "Last bar recent enough; no long runs of identical closes (warning).",
+    "gaps": "Runs of missing sessions.",
+    "stale": "Last bar recent enough; no long runs of identical closes.",
 }
 BLOCKING = {"coverage", "monotonic_unique", "ohlc_sanity", "alignment", "unrecorded_splits"}
 # what each check's worst_value counts, and the bound a passing symbol keeps (the UI shows both)
@@ -51,13 +51,16 @@ UNITS = {
     "ohlc_sanity": ("bars breaking low <= open, close <= high or volume >= 0", "0"),
     "alignment": ("bars off the session grid of the interval", "0"),
     "unrecorded_splits": ("one-bar moves of |log return| > 0.3 with a volume jump and no recorded split", "0"),
-    "gaps": ("longest run of missing sessions", "0 (warning only)"),
-    "stale": ("sessions between the last bar and the end of the range", "0, and at most 5 identical closes "
-              "in a row (warning only)"),
+    "gaps": ("longest run of missing sessions", "0"),
+    "stale": ("sessions between the last bar and the end of the range", "0, with at most 5 identical closes "
+              "in a row"),
 }
 
 BAR_CHECK_SPECS = [
-    dg.AssetCheckSpec(name, asset="bars", description=("" if name in BLOCKING else "Warning only. ") + description,
+    dg.AssetCheckSpec(name, asset="bars",
+                      # the UI shows the description, not the spec's metadata: say the measure there too
+                      description=("" if name in BLOCKING else "Warning only. ") + description
+                      + f" Measures {UNITS[name][0]}; passes at {UNITS[name][1]}.",
                       blocking=name in BLOCKING,
                       metadata={"unit": UNITS[name][0], "threshold": UNITS[name][1]})
     for name, description in CHECKS.items()
