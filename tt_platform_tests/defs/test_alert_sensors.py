@@ -137,8 +137,8 @@ def test_a_channel_that_is_down_does_not_fail_the_sensor(monkeypatch, caplog):
         assert secret not in caplog.text and secret not in tick.skip_message
 
 
-def test_a_channel_configured_in_part_still_alerts_in_the_log(monkeypatch, caplog):
-    monkeypatch.setenv("TT_ALERT_TELEGRAM_CHAT_ID", "42")
+def failed_run_tick(caplog):
+    """The failure sensor's tick for one failed run of ``failing_job``, its log captured."""
     with dg.instance_for_test() as instance:
         result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
         context = dg.build_run_status_sensor_context(
@@ -146,7 +146,12 @@ def test_a_channel_configured_in_part_still_alerts_in_the_log(monkeypatch, caplo
             dagster_instance=instance, dagster_run=result.dagster_run,
         ).for_run_failure()
         with caplog.at_level(logging.INFO):
-            outcome = run_failure_alert_sensor(context)
+            return run_failure_alert_sensor(context)
+
+
+def test_a_channel_configured_in_part_still_alerts_in_the_log(monkeypatch, caplog):
+    monkeypatch.setenv("TT_ALERT_TELEGRAM_CHAT_ID", "42")
+    outcome = failed_run_tick(caplog)
     assert outcome.skip_message.endswith("sent via log")
     assert "TT_ALERT_TELEGRAM_CHAT_ID is set but TT_ALERT_TELEGRAM_TOKEN is not" in caplog.text
     assert any(r.getMessage().startswith("ALERT Run failed: failing_job") for r in caplog.records)
@@ -289,14 +294,7 @@ def test_statement_timeout_stops_a_slow_query(store_engine):
 def test_bad_alert_settings_still_alert_in_the_log(monkeypatch, caplog):
     monkeypatch.setenv("TT_ALERT_SMTP_PORT", "not-a-port")
     monkeypatch.setenv("TT_ALERT_SMTP_PASSWORD", "db-password-never-shown")
-    with dg.instance_for_test() as instance:
-        result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alert_sensor", dagster_event=result.get_run_failure_event(),
-            dagster_instance=instance, dagster_run=result.dagster_run,
-        ).for_run_failure()
-        with caplog.at_level(logging.INFO):
-            outcome = run_failure_alert_sensor(context)
+    outcome = failed_run_tick(caplog)
     assert outcome.skip_message.endswith("sent via log")
     assert "alert settings: TT_ALERT_SMTP_PORT: Input should be a valid integer" in caplog.text
     assert "not-a-port" not in caplog.text and "db-password-never-shown" not in caplog.text

@@ -4,11 +4,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-import pytest
 
 from tt_platform.defs.automation import JOBS, SCHEDULES, SENSORS
 from tt_platform.defs.automation.schedules import nightly_bars, weekly_retrain
-from tt_platform.settings import get_settings
+from tt_platform_tests.pipeline.test_whole_graph import platform_env  # noqa: F401 - fixture
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -83,16 +82,6 @@ def test_the_weekly_retrain_runs_once_per_iso_week():
     assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == {"trained_policy", "evaluation_report"}
     assert dg.validate_run_config(job, request.run_config)
     assert tick(weekly_retrain, datetime(2024, 7, 13, 6, 0)).run_key == "retrain:2024-W28"
-
-
-@pytest.fixture
-def platform_env(tmp_path, monkeypatch, store_url):
-    monkeypatch.setenv("TT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TT_DB_URL", store_url)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    get_settings.cache_clear()
-    yield get_settings()
-    get_settings.cache_clear()
 
 
 def test_the_nightly_request_materializes_the_sessions_month(platform_env):

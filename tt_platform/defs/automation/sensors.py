@@ -25,6 +25,7 @@ from typing import Any
 import dagster as dg
 
 from tt_platform.config.run_config import RunConfigError, parse_run_config
+from tt_platform.defs.evaluation.walk_forward import FOLDS
 from tt_platform.defs.platform.resources import dagster_run_config
 from tt_platform.pipeline.automation import (
     FINISHED,
@@ -44,7 +45,6 @@ from tt_platform.pipeline.automation import (
 )
 
 WALK_FORWARD_JOB_NAME = "walk_forward_job"
-FOLD_PARTITIONS = "walk_forward_folds"
 TRAINED_POLICY = dg.AssetKey("trained_policy")
 PLAN = dg.AssetKey("walk_forward_plan")
 FOLD_ASSETS = [dg.AssetKey("fold_policies"), dg.AssetKey("fold_evaluation")]
@@ -147,7 +147,7 @@ def walk_forward_folds(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         who = "its run is gone" if run is None else "it was not started by a sensor or schedule (tt runs its own folds)"
         return dg.SensorResult(skip_reason=f"walk-forward {plan_key}: {who}", cursor=finished)
 
-    fold_keys = in_fold_order(instance.get_dynamic_partitions(FOLD_PARTITIONS))
+    fold_keys = in_fold_order(instance.get_dynamic_partitions(FOLDS.name))
     expected = _metadata_value(plan, "folds")
     if not fold_keys or (isinstance(expected, int) and expected != len(fold_keys)):
         return dg.SensorResult(
