@@ -601,6 +601,84 @@ def launch_config(
 
 
 @app.command()
+def live(
+    config: Path = typer.Option(..., "--config", "-c", help="Session config (paper.yaml): ops.trading_session.config."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Verify the policy, connect, warm start and show the orders the last bar would "
+        "give; send and store nothing."),
+) -> None:
+    """Run a paper or live trading session as a run of the live_session job (stop it with Ctrl-C or
+    Terminate in the UI); with --dry-run, show what it would do and exit."""
+    from tt_platform.live.config import LIVE_JOB, LIVE_OP, LiveConfigError, load_live_config
+
+    try:
+        session_config = load_live_config(config)
+    except LiveConfigError as exc:
+        _fail(str(exc))
+    if dry_run:
+        _live_dry_run(session_config)
+        return
+    from tt_platform.orchestration import WorkspaceError, run_job
+
+    _database_url()
+    run_config = {"ops": {LIVE_OP: {"config": session_config.model_dump(mode="json")}}}
+    try:
+        outcome = run_job(LIVE_JOB, run_config, on_event=_Progress())
+    except (WorkspaceError, ValueError) as exc:
+        _fail(str(exc))
+    if outcome.get("status") == "CANCELED":
+        typer.echo(f"run {outcome['run_id']} canceled: the session stopped cleanly")
+        return
+    _fail_if_failed(outcome)
+
+
+def _live_dry_run(session_config) -> None:
+    from tt_platform.live.launch import build_session, prepare
+    from tt_platform.live.policy_source import PolicyResolutionError, PolicyVerificationError
+    from tt_platform.live.session import preview_decision
+    from tt_platform.pipeline.store_access import open_store
+    from tt_platform.training.tracking import MlflowTracker
+
+    import asyncio
+
+    settings = get_settings()
+    _database_url()
+    store = open_store(settings)
+    config = session_config.model_copy(update={"dry_run": True})
+    try:
+        prepared = prepare(config, settings=settings, store=store, tracker=MlflowTracker(settings.mlflow_uri))
+    except (ValueError, PolicyResolutionError, PolicyVerificationError) as exc:
+        _fail(str(exc))
+    policy = prepared.policy
+    typer.echo(f"policy {policy.policy_id} ({policy.version_label}): model {policy.model_path}")
+    typer.echo(f"  model SHA-256 {policy.model_sha256} matches its lineage; feature set {policy.feature_set.name} "
+               f"{policy.feature_set_hash} matches")
+    typer.echo(f"  {policy.interval} bars of {', '.join(policy.symbols)}; trained until {policy.train_end}")
+    typer.echo(f"{config.mode} session on IB {prepared.ib_host}:{prepared.ib_port}, capital {config.capital:,.2f}")
+    session = build_session(prepared, session_id="dry-run", run_id=None)
+    try:
+        decision, output = asyncio.run(preview_decision(session))
+    except (ConnectionError, OSError, ValueError) as exc:
+        _fail(f"dry run: {exc}")
+    finally:
+        history = getattr(session, "history_client", None)
+        if history is not None:
+            history.disconnect()
+    typer.echo(f"last completed bar {decision.bar_time:%Y-%m-%d %H:%M %Z}: market {'open' if decision.market_open else 'closed'}, "
+               f"verdict {decision.verdict}" + (f" ({decision.describe_breaches()})" if decision.breaches else ""))
+    typer.echo("  symbol    price   target   gated")
+    for i, symbol in enumerate(decision.symbols):
+        typer.echo(f"  {symbol:<6} {output.prices[i]:>9.2f} {decision.requested_weights[i]:>8.3f} {decision.gated_weights[i]:>7.3f}")
+    if decision.orders:
+        typer.echo(f"orders it would send ({len(decision.orders)}), none sent:")
+        for order, ref in zip(decision.orders, decision.order_refs, strict=True):
+            price = f" limit {order.limit_price:.2f}" if order.limit_price else ""
+            typer.echo(f"  {order.side:<4} {abs(order.quantity):>10.2f} {order.symbol:<6} {order.order_type.value}{price}  ref {ref}")
+    else:
+        typer.echo("no orders: the book already matches the targets, or the guardrails hold it")
+
+
+@app.command()
 def info() -> None:
     """Show the platform settings in effect (secrets masked), then check that the database answers."""
     for key, value in get_settings().safe_dump().items():

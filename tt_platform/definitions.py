@@ -22,6 +22,7 @@ from tt_platform.defs.evaluation.walk_forward import (
     walk_forward_report,
 )
 from tt_platform.defs.features.assets import features
+from tt_platform.defs.live import TRADING_BOOK, live_session_job
 from tt_platform.defs.market_data.assets import bars
 from tt_platform.defs.market_data.resources import BarSourceResource, MarketClockResource
 from tt_platform.defs.platform.lineage import LineageIOManager
@@ -65,8 +66,8 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 defs = dg.Definitions(
-    assets=ALL_ASSETS,
-    jobs=[main_job, universe_job, walk_forward_job, tuning_worker_job, *AUTOMATION_JOBS],
+    assets=[*ALL_ASSETS, TRADING_BOOK],
+    jobs=[main_job, universe_job, walk_forward_job, tuning_worker_job, live_session_job, *AUTOMATION_JOBS],
     schedules=SCHEDULES,
     sensors=[automation_sensor, *AUTOMATION_SENSORS, *ALERT_SENSORS],
     resources={

@@ -432,6 +432,30 @@ def run_selection(
         return run_outcome(active, run_id)
 
 
+def run_job(
+    job_name: str,
+    run_config: dict[str, Any],
+    *,
+    tags: dict[str, str] | None = None,
+    instance: dg.DagsterInstance | None = None,
+    on_event: EventCallback | None = None,
+    workspace: Path | None = None,
+    notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> dict:
+    """Run the op job ``job_name`` with a Dagster ``run_config`` as a run of the workspace's code
+    location, in this process; return its outcome (see ``run_outcome``)."""
+    settings = get_settings()
+    with _instance(instance, settings) as active:
+        for line in mark_abandoned_runs(active, settings.mlflow_uri):
+            notice(line)
+        location = load_code_location(workspace)
+        run_id = execute_recorded_run(
+            location, job_name, instance=active, run_config=run_config,
+            tags=(tags or {}) | run_worker_tags(), on_event=on_event,
+        )
+        return run_outcome(active, run_id)
+
+
 @contextmanager
 def _instance(given: dg.DagsterInstance | None, settings) -> Iterator[dg.DagsterInstance]:
     if given is not None:

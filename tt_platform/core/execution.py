@@ -311,3 +311,27 @@ class ExecutionCore:
 
 def _at(values: np.ndarray | None, i: int) -> float:
     return math.nan if values is None else float(values[i])
+
+
+def book_fill(portfolio: Portfolio, symbol: str, quantity: float, price: float,
+              commission: float = 0.0, reference_price: float | None = None) -> None:
+    """Book one fill reported by a broker (``quantity`` signed shares at ``price``, commission
+    in currency) into ``portfolio``: the same cash and position arithmetic as ``execute``, whose
+    fills are priced by the model instead. ``reference_price`` (default ``price``) is what the
+    slippage is measured against."""
+    if symbol not in portfolio.symbols:
+        raise ValueError(f"book_fill: {symbol!r} is not in the portfolio {portfolio.symbols}")
+    if not (math.isfinite(quantity) and math.isfinite(price) and price > 0.0):
+        raise ValueError(f"book_fill {symbol}: quantity {quantity!r} at price {price!r} is not a fill")
+    if not (math.isfinite(commission) and commission >= 0.0):
+        raise ValueError(f"book_fill {symbol}: commission must be >= 0, got {commission!r}")
+    reference = price if reference_price is None else float(reference_price)
+    i = portfolio.symbols.index(symbol)
+    slippage = abs(quantity) * abs(price - reference)
+    portfolio.cash -= quantity * price + commission
+    positions = portfolio.positions.copy()
+    positions[i] += quantity
+    portfolio.positions = positions
+    portfolio.total_commission += commission
+    portfolio.total_slippage += slippage
+    portfolio.total_traded_value += abs(quantity) * reference

@@ -21,6 +21,7 @@ from tt_platform.features.sets import get_feature_set
 from tt_platform.pipeline.features import load_feature_matrix
 from tt_platform.pipeline.windows import day_end, day_start
 from tt_platform.pipeline.universe import resolve_watchlist
+from tt_platform.live.policy_source import MODEL_HASH_KEY, file_sha256
 from tt_platform.settings import PlatformSettings
 from tt_platform.store.prices import read_bars
 from tt_platform.store.policies import get_policy, list_policies, register_policy
@@ -164,6 +165,10 @@ def train(
         drift_baseline=drift_baseline,
         run_name=run_name,
     )
+    # the live loop refuses a model file whose hash is not this one
+    lineage[MODEL_HASH_KEY] = file_sha256(result.model_path)
+    if tracker is not None and result.mlflow_run_id:
+        tracker.client.set_tag(result.mlflow_run_id, f"tt.{MODEL_HASH_KEY}", lineage[MODEL_HASH_KEY])
     record = PolicyRecord(
         policy_id=policy_id,
         model_path=str(result.model_path),

@@ -66,6 +66,15 @@ def get_policy(conn_or_engine: Connection | Engine, policy_id: str) -> dict[str,
     return None if row is None else dict(row)
 
 
+def get_policy_by_mlflow_run(conn_or_engine: Connection | Engine, mlflow_run_id: str) -> dict[str, Any] | None:
+    """The policy trained by MLflow run ``mlflow_run_id`` as a dict, None when none was."""
+    with transaction(conn_or_engine) as conn:
+        row = conn.execute(
+            sa.select(policy).where(policy.c.mlflow_run_id == mlflow_run_id).order_by(policy.c.created_at.desc())
+        ).mappings().first()
+    return None if row is None else dict(row)
+
+
 def list_policies(conn_or_engine: Connection | Engine, feature_set_hash: str | None = None) -> pd.DataFrame:
     """Policies, newest first, optionally only those trained on one feature set."""
     statement = sa.select(*policy.columns).order_by(policy.c.created_at.desc(), policy.c.policy_id)

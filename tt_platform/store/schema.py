@@ -28,6 +28,8 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 EPISODE_KINDS = ("train", "eval", "backtest", "paper", "live")
 ORDER_SIDES = ("buy", "sell")
+LIVE_MODES = ("paper", "live")
+LIVE_SESSION_STATUSES = ("running", "stopped", "canceled", "failed", "abandoned")
 
 TS = sa.DateTime(timezone=True)
 FLOAT = sa.Double()
@@ -283,6 +285,15 @@ order = sa.Table(
     sa.Column("limit_price", FLOAT, nullable=True),
     sa.Column("status", TEXT, nullable=False),
     sa.Column("broker_order_id", TEXT, nullable=True),
+    # IB's orderRef, the idempotency key of a live order (``tt_platform.live.order_refs``)
+    sa.Column("order_ref", TEXT, nullable=True, unique=True),
+    sa.Column("tif", TEXT, nullable=True),
+    sa.Column("submitted_at", TS, nullable=True),
+    sa.Column("updated_at", TS, nullable=False, server_default=_now(), onupdate=_now()),
+    sa.Column("filled_quantity", FLOAT, nullable=False, server_default=sa.text("0")),
+    sa.Column("avg_fill_price", FLOAT, nullable=True),
+    # the broker's last word on the order (rejection reason, cancel cause)
+    sa.Column("message", TEXT, nullable=True),
     sa.CheckConstraint(f"side IN {ORDER_SIDES!r}", name="side"),
     sa.Index(None, "episode_id", "ts"),
 )
@@ -299,6 +310,11 @@ fill = sa.Table(
     sa.Column("price", FLOAT, nullable=False),
     sa.Column("commission", FLOAT, nullable=False, server_default=sa.text("0")),
     sa.Column("slippage", FLOAT, nullable=True),
+    # what the paper (shadow) simulation would have filled this execution at
+    sa.Column("shadow_price", FLOAT, nullable=True),
+    # price vs shadow_price in basis points, signed: positive = the real fill was worse for the
+    # order's side (paid more on a buy, got less on a sell)
+    sa.Column("divergence_bps", FLOAT, nullable=True),
 )
 
 portfolio = sa.Table(
@@ -349,6 +365,85 @@ bar_coverage = sa.Table(
     sa.PrimaryKeyConstraint("instrument", "interval", "adjusted", "partition_key"),
     sa.CheckConstraint("status IN ('stored', 'absent')", name="status"),
 )
+
+# One row per paper / live trading session: who holds the account (at most one running session
+# per account_key, kept alive by heartbeats) and how the session ended. Its steps, marks and
+# orders live in the tt_episode of the same id (kind = mode).
+live_session = sa.Table(
+    "tt_live_session",
+    metadata,
+    sa.Column("session_id", TEXT, primary_key=True),
+    # the Dagster run that runs it now (a restarted session gets the new run's id)
+    sa.Column("run_id", TEXT, nullable=True),
+    # a hash or masked label of the broker account, never the account id itself
+    sa.Column("account_key", TEXT, nullable=False),
+    sa.Column("mode", TEXT, nullable=False),
+    sa.Column("policy_id", TEXT, nullable=True),
+    sa.Column("policy_version", TEXT, nullable=False),
+    sa.Column("feature_set_hash", TEXT, nullable=False),
+    sa.Column("status", TEXT, nullable=False),
+    sa.Column("started_at", TS, nullable=False, server_default=_now()),
+    sa.Column("heartbeat_at", TS, nullable=False, server_default=_now()),
+    sa.Column("ended_at", TS, nullable=True),
+    sa.Column("restarts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_bar_time", TS, nullable=True),
+    sa.Column("equity", FLOAT, nullable=True),
+    sa.Column("reason", TEXT, nullable=True),
+    sa.Column("config", JSONB, nullable=False),
+    sa.CheckConstraint(f"mode IN {LIVE_MODES!r}", name="mode"),
+    sa.CheckConstraint(f"status IN {LIVE_SESSION_STATUSES!r}", name="status"),
+    # a session has ended exactly when it is not running
+    sa.CheckConstraint("(status = 'running') = (ended_at IS NULL)", name="ended"),
+    sa.Index(None, "account_key", "status"),
+)
+
+# The decision audit of the live loop: one row per (session, step), the columns of
+# ``tt_platform.live.decision.AuditRecord.as_row()``. Append-only: triggers created by migration
+# 0006 (function ``LIVE_AUDIT_GUARD``) refuse UPDATE, DELETE and TRUNCATE. session_id is checked
+# by the writer rather than by a foreign key, which would make deleting or truncating a session
+# row reach into this table.
+live_audit = sa.Table(
+    "tt_live_audit",
+    metadata,
+    sa.Column("audit_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("session_id", TEXT, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("recorded_at", TS, nullable=False, server_default=_now()),
+    sa.Column("run_id", TEXT, nullable=False),
+    sa.Column("bar_time", TS, nullable=False),
+    sa.Column("policy_version", TEXT, nullable=False),
+    sa.Column("feature_set_hash", TEXT, nullable=False),
+    sa.Column("verdict", TEXT, nullable=False),
+    sa.Column("breaches", TEXT, nullable=False),
+    sa.Column("n_orders", sa.Integer, nullable=False),
+    # the decision's order refs, a JSON array of strings
+    sa.Column("order_refs", JSONB, nullable=False),
+    sa.Column("latency_ms", FLOAT, nullable=False),
+    sa.Column("guard_status", TEXT, nullable=False),
+    # comma-separated ("" when none)
+    sa.Column("guard_reasons", TEXT, nullable=False),
+    sa.Column("guard_trading_day", TEXT, nullable=False),
+    sa.Column("guard_equity", FLOAT, nullable=False),
+    sa.Column("guard_session_drawdown", FLOAT, nullable=True),
+    sa.Column("guard_session_drawdown_threshold", FLOAT, nullable=True),
+    sa.Column("guard_breaker_tripped_now", sa.Boolean, nullable=False),
+    sa.Column("guard_daily_halted", sa.Boolean, nullable=False),
+    sa.Column("guard_daily_loss_limit", FLOAT, nullable=True),
+    sa.Column("guard_flattening", sa.Boolean, nullable=False),
+    sa.UniqueConstraint("session_id", "step"),
+    sa.CheckConstraint("step >= 0", name="step"),
+    sa.CheckConstraint(
+        "CASE WHEN jsonb_typeof(order_refs) = 'array' THEN jsonb_array_length(order_refs) = n_orders ELSE false END",
+        name="order_refs",
+    ),
+    comment=(
+        "Decision audit of the paper / live loop, one row per (session_id, step); append-only: "
+        "tt_live_audit_append_only refuses UPDATE, DELETE and TRUNCATE."
+    ),
+)
+
+# the trigger function of migration 0006 that keeps tt_live_audit append-only
+LIVE_AUDIT_GUARD = "tt_live_audit_append_only"
 
 EPISODE_TABLES = (action, reward, equity_curve, target_weights, portfolio, holdings)
 

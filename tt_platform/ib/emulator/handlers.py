@@ -82,7 +82,8 @@ def managed_accounts(session: ClientSession, fields: list[str]) -> None:
 
 
 def current_time(session: ClientSession, fields: list[str]) -> None:
-    session.send(msg.current_time(int(pd.Timestamp.now(tz="UTC").timestamp())))
+    # the emulator's clock: the replay cursor in a replay, as a gateway reports its server's time
+    session.send(msg.current_time(int(session.gateway.replay.now().timestamp())))
 
 
 def completed_orders(session: ClientSession, fields: list[str]) -> None:
