@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tt_platform.bench.harness import BenchResult, format_table, write_json
 
-MODULES = ("store", "marketdata", "features", "env", "training", "ib", "dagster_layer", "demo", "walk_forward")
+MODULES = ("store", "marketdata", "features", "env", "training", "ib", "dagster_layer", "demo", "walk_forward", "live")
 
 
 def main(argv: list[str] | None = None) -> int:

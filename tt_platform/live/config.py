@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from tt_platform.config.run_config import DuplicateKeyError, UniqueKeyLoader
 from tt_platform.config.strict import StrictModel
@@ -61,7 +61,8 @@ class OrdersConfig(StrictModel):
 
     order_type: Literal["market", "limit"] = Field("market", description="MKT or LMT orders, TIF DAY")
     limit_offset_bps: float = Field(
-        5.0, ge=0, description="a limit order's price: this far through the last close (buys above, sells below)")
+        5.0, description="a limit order's price: this far from the last close on the passive side (buys below, "
+        "sells above); negative: marketable")
     limit_timeout_seconds: float = Field(
         60.0, gt=0, description="an unfilled limit order is handled after this many seconds")
     on_limit_timeout: Literal["cancel", "market"] = Field(
@@ -100,7 +101,7 @@ class LiveSessionConfig(StrictModel):
     capital: float = Field(100_000.0, gt=0, description="the session's starting equity, in account currency")
     calendar: str = Field("XNYS", description="exchange_calendars name of the market clock")
     clock: Literal["wall", "feed"] = Field(
-        "wall", description="'wall': the machine's clock; 'feed': the latest real-time bar (replays)")
+        "wall", description="'wall': the machine's clock; 'feed': the latest real-time bar, for a replaying gateway such as tt gateway-sim --replay-start")
     warm_start_bars: int | None = Field(
         None, ge=1, description="bars of history before the first decision; null: what the features need")
     risk: RiskConfig = Field(default_factory=RiskConfig)
@@ -148,14 +149,6 @@ class LiveSessionConfig(StrictModel):
     def _interval(cls, value: str | None) -> str | None:
         if value is not None and value not in INTERVALS:
             raise ValueError(f"interval {value!r} is not one of {list(INTERVALS)}")
-        return value
-
-    @field_validator("clock")
-    @classmethod
-    def _clock_for_mode(cls, value: str, info: ValidationInfo) -> str:
-        # a field validator (mode is declared before clock), so the error names the key
-        if value == "feed" and info.data.get("mode") == "live":
-            raise ValueError("clock 'feed' is for replays; a live session runs on the wall clock")
         return value
 
     def policy_selector(self) -> tuple[str, str]:

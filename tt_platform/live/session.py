@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
 RECONNECT_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+RECONCILE_SECONDS = 60.0
 
 
 def account_key(account: str) -> str:
@@ -99,8 +100,6 @@ class _InFlight:
     order: Order
     sent_at: float  # time.monotonic()
     shadow_price: float
-    sequence: int = 0
-    converted: bool = False
 
 
 class SessionInterrupted(Exception):
@@ -163,6 +162,15 @@ class LiveSession:
         self._alive_at = datetime.now(UTC)
         self._health: Any = None
         self._submitted_ns: int | None = None
+        self._acknowledged_ns: int | None = None
+        # per decision that sent orders: (bar close -> orders sent, -> IB acknowledged them), ms
+        self.ack_latencies_ms: list[float] = []
+        self._booked_commission: dict[str, float] = {}
+        # what the shadow simulation filled each live order at, for the divergence of its fills
+        self._shadow_prices_by_ref: dict[str, float] = {}
+        self._last_reconcile = time.monotonic()
+        self._resting_paper: list[tuple[str, Order]] = []
+        self._rules: dict[str, Any] = {}
 
     # clock -------------------------------------------------------------------------------------
 
@@ -201,6 +209,8 @@ class LiveSession:
                 stale_after=pd.Timedelta(seconds=self.config.stale_after_seconds).to_pytimedelta())
             self._restore()
             await self._warm_start()
+            if self.config.mode == "live":
+                self._rules = await self.trading.contract_rules(self.symbols)
             await self._reconcile("start")
             self.trading.on_realtime_bar = lambda bar: self._sub_bars.append(bar)
             self.trading.on_execution = lambda execution: self._executions.append(execution)
@@ -250,7 +260,8 @@ class LiveSession:
         marks = live_store.read_marks(self.store, self.session_id)
         if not marks.empty:
             last = marks.sort_values("step").iloc[-1]
-            holdings = live_store.read_holdings(self.store, self.session_id)
+            # the last mark's holdings: a mark without rows is a flat book
+            holdings = live_store.read_holdings(self.store, self.session_id, step=int(last["step"]))
             self.portfolio.cash = float(last["cash"])
             positions = np.zeros(len(self.symbols))
             prices = np.ones(len(self.symbols))
@@ -326,6 +337,7 @@ class LiveSession:
                 self.in_flight.pop(update.order_id, None)
         self.known_refs |= set(result.known_refs)
         self.reconciled = True
+        self._last_reconcile = time.monotonic()
         level = logging.WARNING if result.position_breaks else logging.INFO
         log.log(level, "reconciled (%s): %s", why, result.describe())
         if result.position_breaks:
@@ -343,6 +355,9 @@ class LiveSession:
                 return
             if not self.reconciled:
                 await self._reconcile("retry")
+            elif self.config.mode == "live" and time.monotonic() - self._last_reconcile >= RECONCILE_SECONDS:
+                # fills during an outage reach a client only through reqExecutions
+                await self._reconcile("periodic")
             self._drain_executions()
             for bar_set in self._drain_sub_bars():
                 await self._on_bar_set(bar_set)
@@ -398,33 +413,46 @@ class LiveSession:
                 self._book_execution(execution)
 
     def _book_execution(self, execution: Any) -> None:
-        """Record one broker fill (once: fill ids are exec ids) and book it into the book."""
+        """Record one broker fill (once: fill ids are exec ids) and book it into the book. IB may
+        deliver an execution again with its commission, which is then booked as a correction."""
         from tt_platform.store import live as live_store
 
         sign = 1.0 if str(execution.side).upper() in ("BUY", "BOT") else -1.0
-        flight = self.in_flight.get(execution.order_ref)
-        shadow = flight.shadow_price if flight is not None else None
-        divergence = None
-        if shadow:
-            divergence = sign * (execution.price - shadow) / shadow * 1e4
-        commission = execution.commission if execution.commission is not None and math.isfinite(execution.commission) else 0.0
-        new = live_store.record_fill(self.store, {
-            "fill_id": execution.exec_id, "order_id": execution.order_ref, "ts": execution.time,
-            "instrument": execution.symbol, "quantity": sign * execution.shares, "price": execution.price,
-            "commission": commission, "slippage": None, "shadow_price": shadow, "divergence_bps": divergence})
+        known = execution.commission is not None and math.isfinite(execution.commission)
+        commission = float(execution.commission) if known else 0.0
+        row = {"fill_id": execution.exec_id, "order_id": execution.order_ref, "ts": execution.time,
+               "instrument": execution.symbol, "quantity": sign * execution.shares, "price": execution.price,
+               "commission": commission}
+        shadow = self._shadow_prices_by_ref.get(execution.order_ref)
+        if shadow is not None and math.isfinite(shadow):
+            row["shadow_price"] = shadow
+            row["divergence_bps"] = sign * (execution.price - shadow) / shadow * 1e4
+        if not known and execution.exec_id in self._booked_commission:
+            return  # a repeat without news
+        new = live_store.record_fill(self.store, row)
         if not new:
+            booked = self._booked_commission.get(execution.exec_id)
+            if known and booked is not None and booked != commission:
+                self.portfolio.cash -= commission - booked
+                self.portfolio.total_commission += commission - booked
+                self._booked_commission[execution.exec_id] = commission
             return
+        self._booked_commission[execution.exec_id] = commission
         if execution.symbol in self.symbols:
             book_fill(self.portfolio, execution.symbol, sign * execution.shares, execution.price, commission)
         self.fills += 1
-        orders = live_store.session_orders(self.store, self.session_id)
-        row = orders[orders["order_id"] == execution.order_ref]
-        if not row.empty:
-            filled = float(row["filled_quantity"].iloc[0] or 0.0) + execution.shares
-            quantity = float(row["quantity"].iloc[0])
-            status = "filled" if filled >= quantity - 1e-9 else "partially_filled"
+        stored = live_store.get_order(self.store, execution.order_ref)
+        if stored is not None:
+            before = float(stored["filled_quantity"] or 0.0)
+            filled = min(before + execution.shares, float(stored["quantity"]))
+            average = ((stored["avg_fill_price"] or 0.0) * before + execution.price * execution.shares) / (before + execution.shares)
+            status = stored["status"]
+            if filled >= float(stored["quantity"]) - 1e-9:
+                status = "filled"
+            elif status in ("pending_submit", "submitted"):
+                status = "partially_filled"
             live_store.update_order(self.store, execution.order_ref, status=status, filled_quantity=filled,
-                                    avg_fill_price=execution.price)
+                                    avg_fill_price=average)
             if status == "filled":
                 self.in_flight.pop(execution.order_ref, None)
 
@@ -442,6 +470,8 @@ class LiveSession:
         if bar_set.missing:
             log.warning("bar %s: no bar for %s", bar_set.ts, ", ".join(bar_set.missing))
         self.runner.extend(pd.DataFrame(rows))
+        if self.config.mode == "paper":
+            self._fill_resting_paper_orders(bar_set)
         for symbol in bar_set.bars:
             self._last_bar_by_symbol[symbol] = pd.Timestamp(bar_set.ts)
         self._last_bar_time = pd.Timestamp(bar_set.ts)
@@ -462,7 +492,7 @@ class LiveSession:
             limit_offset_bps=orders_cfg.limit_offset_bps, started_ns=started_ns)
         step = self.step
         sent = 0
-        self._submitted_ns = None
+        self._submitted_ns = self._acknowledged_ns = None
         if trading_allowed:
             sent = await self._send(decision, output.prices, output.tradable, step)
         elif decision.orders:
@@ -473,6 +503,8 @@ class LiveSession:
         latency_ms = ((self._submitted_ns or time.perf_counter_ns()) - started_ns) / 1e6
         if sent:
             self.latencies_ms.append(latency_ms)
+            if self.config.mode == "live" and self._acknowledged_ns is not None:
+                self.ack_latencies_ms.append((self._acknowledged_ns - started_ns) / 1e6)
         audit = decision.audit_record(self.run_id, self.policy.version_label, self.policy.feature_set_hash)
         row = audit.as_row() | {"latency_ms": latency_ms}
         live_store.record_decision(
@@ -521,55 +553,91 @@ class LiveSession:
             bar = CoreBar.from_prices(prices, tradable=tradable)
             report = self.core.execute(self.portfolio, orders, bar, at="close")
             self._submitted_ns = time.perf_counter_ns()
-            self._record_paper_fills(refs, report.fills, decision.bar_time)
+            # a limit the close does not reach rests for one bar, filled if that bar trades through it
+            resting = [(ref, fill.order) for ref, fill in zip(refs, report.fills, strict=True)
+                       if fill.quantity == 0.0 and fill.order.order_type == OrderType.LIMIT]
+            self._record_paper_fills(refs, report.fills, decision.bar_time, resting={ref for ref, _ in resting})
+            self._resting_paper = resting
             self.orders_sent += len(orders)
             return len(orders)
         shadow = self._shadow_prices(orders, prices, tradable)
-        sent = 0
-        for order, ref, shadow_price in zip(orders, refs, shadow, strict=True):
-            sent += await self._place(order, ref, shadow_price)
-        return sent
+        return await self._place_many(orders, refs, shadow)
 
     def _shadow_prices(self, orders: list[Order], prices: np.ndarray, tradable: np.ndarray) -> list[float]:
-        """What the paper model would fill each order at (run on a copy of the book)."""
+        """What the paper model assumes each order fills at: a market order at the bar's close with
+        the model's slippage (on a copy of the book), a limit order at its limit."""
         scratch = Portfolio(max(self.portfolio.initial_cash, 1.0), self.symbols)
         scratch.cash, scratch.positions = self.portfolio.cash, self.portfolio.positions.copy()
-        report = self.core.execute(scratch, orders, CoreBar.from_prices(prices, tradable=tradable), at="close")
-        return [float(f.price) if f.quantity else float("nan") for f in report.fills]
+        as_market = [Order(o.symbol, o.quantity, tag=o.tag) for o in orders]
+        report = self.core.execute(scratch, as_market, CoreBar.from_prices(prices, tradable=tradable), at="close")
+        return [float(o.limit_price) if o.order_type == OrderType.LIMIT else
+                (float(f.price) if f.quantity else float("nan")) for o, f in zip(orders, report.fills, strict=True)]
 
-    async def _place(self, order: Order, ref: str, shadow_price: float, sequence: int = 0) -> int:
+    async def _place_many(self, orders: list[Order], refs: list[str], shadow: list[float]) -> int:
+        """Send orders already recorded (``pending_submit``) to IB all at once, then record what
+        became of each in one transaction; returns how many IB acknowledged."""
         from tt_platform.ib.trading import BrokerOrder
         from tt_platform.store import live as live_store
 
-        limit = order.order_type == OrderType.LIMIT
-        broker_order = BrokerOrder(order_ref=ref, symbol=order.symbol, side=order.side,
-                                   quantity=abs(order.quantity), order_type="LMT" if limit else "MKT",
-                                   limit_price=order.limit_price if limit else None, tif="DAY")
-        rules = self._rules.get(order.symbol) if hasattr(self, "_rules") else None
-        if rules is None:
-            self._rules = getattr(self, "_rules", {}) | await self.trading.contract_rules(self.symbols)
-            rules = self._rules[order.symbol]
-        try:
-            state = await self.trading.place(broker_order, rules)
-        except Exception as exc:  # noqa: BLE001 - recorded; reconciliation decides what became of it
-            live_store.update_order(self.store, ref, message=f"submit failed: {exc}")
-            log.warning("order %s: submit failed (%s); reconciliation will tell whether it reached IB", ref, exc)
-            return 0
+        missing = sorted({o.symbol for o in orders} - set(self._rules))
+        if missing:
+            self._rules |= await self.trading.contract_rules(missing)
+        broker_orders = [
+            BrokerOrder(order_ref=ref, symbol=o.symbol, side=o.side, quantity=abs(o.quantity),
+                        order_type="LMT" if o.order_type == OrderType.LIMIT else "MKT",
+                        limit_price=o.limit_price if o.order_type == OrderType.LIMIT else None, tif="DAY")
+            for o, ref in zip(orders, refs, strict=True)]
+        tasks = [asyncio.ensure_future(self.trading.place(b, self._rules[b.symbol])) for b in broker_orders]
+        await asyncio.sleep(0)  # every task runs up to its first wait: each order is written to the socket
         self._submitted_ns = time.perf_counter_ns()
-        if state is None:
-            live_store.update_order(self.store, ref, status="not_sent", message="rounds to less than one lot")
-            return 0
-        live_store.update_order(self.store, ref, status="submitted", broker_order_id=str(state.broker_order_id),
-                                quantity=float(state.quantity), limit_price=state.limit_price)
-        self.in_flight[ref] = _InFlight(ref, order, time.monotonic(), shadow_price, sequence)
-        self.orders_sent += 1
-        return 1
+        states = await asyncio.gather(*tasks, return_exceptions=True)
+        self._acknowledged_ns = time.perf_counter_ns()
+        updates, sent = [], 0
+        for order, ref, price, state in zip(orders, refs, shadow, states, strict=True):
+            if isinstance(state, BaseException):
+                # recorded; reconciliation decides what became of it (it may have reached IB)
+                updates.append({"order_id": ref, "message": f"submit failed: {state}"})
+                log.warning("order %s: submit failed (%s); reconciliation will tell whether it reached IB", ref, state)
+                continue
+            if state is None:
+                updates.append({"order_id": ref, "status": "not_sent", "message": "rounds to less than one lot"})
+                continue
+            updates.append({"order_id": ref, "status": "submitted", "broker_order_id": str(state.broker_order_id),
+                            "quantity": float(state.quantity), "limit_price": state.limit_price})
+            self.in_flight[ref] = _InFlight(ref, order, time.monotonic(), price)
+            self._shadow_prices_by_ref[ref] = price
+            sent += 1
+        live_store.record_order_progress(self.store, [], updates)
+        self.orders_sent += sent
+        return sent
 
-    def _record_paper_fills(self, refs: list[str], fills: Any, bar_time: datetime) -> None:
+    def _fill_resting_paper_orders(self, bar_set: BarSet) -> None:
+        """Paper limits from the previous decision meet this bar (open, high, low, close); what
+        they do not fill is cancelled."""
+        resting, self._resting_paper = self._resting_paper, []
+        if not resting:
+            return
+        nan = np.full(len(self.symbols), np.nan)
+        fields = {name: nan.copy() for name in ("open", "high", "low", "close")}
+        for symbol, bar in bar_set.bars.items():
+            if symbol in self.symbols:
+                i = self.symbols.index(symbol)
+                for name in fields:
+                    fields[name][i] = getattr(bar, name)
+        tradable = ~np.isnan(fields["close"])
+        report = self.core.execute(self.portfolio, [order for _, order in resting], CoreBar(**fields, tradable=tradable),
+                                   at="open")
+        self._record_paper_fills([ref for ref, _ in resting], report.fills, pd.Timestamp(bar_set.ts).to_pydatetime())
+
+    def _record_paper_fills(self, refs: list[str], fills: Any, bar_time: datetime, resting: set[str] = frozenset()
+                            ) -> None:
         from tt_platform.store import live as live_store
 
         rows, updates = [], []
         for ref, fill in zip(refs, fills, strict=True):
+            if fill.quantity == 0.0 and ref in resting:
+                updates.append({"order_id": ref, "status": "submitted", "message": "limit resting for one bar"})
+                continue
             if fill.quantity == 0.0:
                 updates.append({"order_id": ref, "status": "cancelled", "message": f"unfilled: {fill.reason}"})
                 continue
@@ -581,41 +649,61 @@ class LiveSession:
             updates.append({"order_id": ref, "status": "filled" if fill.status == "FILLED" else "cancelled",
                             "filled_quantity": abs(fill.quantity), "avg_fill_price": fill.price,
                             "message": fill.reason or "filled by the paper model at the bar's close"})
-        live_store.record_paper_fills(self.store, rows, updates)
+        live_store.record_order_progress(self.store, rows, updates)
         self.fills += len(rows)
 
     async def _handle_limit_timeouts(self) -> None:
         if self.config.mode != "live" or not self.in_flight:
             return
-        from tt_platform.live.order_refs import OrderRef
         from tt_platform.store import live as live_store
 
         timeout = self.config.orders.limit_timeout_seconds
         for ref, flight in list(self.in_flight.items()):
             if flight.order.order_type != OrderType.LIMIT or time.monotonic() - flight.sent_at < timeout:
                 continue
-            self.in_flight.pop(ref, None)
+            stored = live_store.get_order(self.store, ref)
+            if stored is None or stored["status"] not in ("submitted", "partially_filled"):
+                self.in_flight.pop(ref, None)
+                continue
             try:
                 await self.trading.cancel(ref)
-            except Exception as exc:  # noqa: BLE001 - reconciliation will settle it
+            except Exception as exc:  # noqa: BLE001 - tried again after another timeout; reconciliation settles it
+                flight.sent_at = time.monotonic()
                 log.warning("cancel of %s failed: %s", ref, exc)
                 continue
             live_store.update_order(self.store, ref, status="cancel_pending",
                                     message=f"limit unfilled after {timeout:g} s; cancelled")
             if self.config.orders.on_limit_timeout == "market":
-                orders = live_store.session_orders(self.store, self.session_id)
-                row = orders[orders["order_id"] == ref]
-                filled = float(row["filled_quantity"].iloc[0] or 0.0) if not row.empty else 0.0
-                rest = abs(flight.order.quantity) - filled
-                if rest > 0:
-                    parsed = parse_order_ref(ref)
-                    next_ref = OrderRef(parsed.session, parsed.bar_time, parsed.symbol, parsed.side,
-                                        parsed.sequence + 1).text
-                    market = Order(flight.order.symbol, flight.order.sign * rest, tag="limit timeout")
-                    live_store.record_order(self.store, _order_row(self.session_id, next_ref, market,
-                                                                   parsed.bar_time, datetime.now(UTC)))
-                    self.known_refs.add(next_ref)
-                    await self._place(market, next_ref, flight.shadow_price, parsed.sequence + 1)
+                await self._convert_to_market(ref, flight)
+            self.in_flight.pop(ref, None)
+
+    async def _convert_to_market(self, ref: str, flight: _InFlight) -> None:
+        """Send the rest of a cancelled limit at market, counted from the broker's executions (a
+        fill racing the cancel must not be bought twice); skipped when they cannot be read."""
+        from tt_platform.live.order_refs import OrderRef
+        from tt_platform.store import live as live_store
+
+        try:
+            executions = await self.trading.executions()
+        except Exception as exc:  # noqa: BLE001 - without the fills the rest is unknown: do not send
+            log.warning("order %s: not converted to market, executions unavailable (%s)", ref, exc)
+            return
+        for execution in executions:
+            if execution.order_ref == ref:
+                self._book_execution(execution)
+        filled = sum(e.shares for e in executions if e.order_ref == ref)
+        rest = abs(flight.order.quantity) - filled
+        if rest <= 1e-9:
+            return
+        parsed = parse_order_ref(ref)
+        next_ref = OrderRef(parsed.session, parsed.bar_time, parsed.symbol, parsed.side, parsed.sequence + 1).text
+        if next_ref in self.known_refs:
+            return
+        market = Order(flight.order.symbol, flight.order.sign * rest, tag="limit timeout")
+        live_store.record_new_orders(self.store, [_order_row(self.session_id, next_ref, market, parsed.bar_time,
+                                                             datetime.now(UTC))])
+        self.known_refs.add(next_ref)
+        await self._place_many([market], [next_ref], [flight.shadow_price])
 
     def _check_gaps(self) -> None:
         if not self._last_bar_by_symbol or set(self._last_bar_by_symbol) != set(self.symbols):
@@ -755,8 +843,7 @@ class LiveSession:
             report = self.core.execute(self.portfolio, orders, CoreBar.from_prices(prices), at="close")
             self._record_paper_fills(refs, report.fills, bar_time)
         else:
-            for order, ref in zip(orders, refs, strict=True):
-                await self._place(order, ref, float("nan"))
+            await self._place_many(orders, refs, [float("nan")] * len(orders))
         self.core.mark(self.portfolio, prices)
         log.info("stop: flattened %d position(s)", len(orders))
 

@@ -958,9 +958,9 @@ def record_new_orders(conn_or_engine: Connection | Engine, rows: Sequence[Mappin
     return len(batch)
 
 
-def record_paper_fills(conn_or_engine: Connection | Engine, fills: Sequence[Mapping[str, Any]],
+def record_order_progress(conn_or_engine: Connection | Engine, fills: Sequence[Mapping[str, Any]],
                        updates: Sequence[Mapping[str, Any]]) -> int:
-    """The simulated fills of one decision and their orders' new state, in one transaction.
+    """Fills and their orders' new state, in one transaction.
 
     ``fills``: rows as ``record_fill`` takes them (new fill ids only); ``updates``: per order,
     ``order_id`` plus the fields to set (status, filled_quantity, avg_fill_price, message)."""
@@ -973,3 +973,10 @@ def record_paper_fills(conn_or_engine: Connection | Engine, fills: Sequence[Mapp
             conn.execute(sa.update(order).where(order.c.order_id == update["order_id"]).values(
                 **fields, updated_at=sa.func.now()))
     return len(values)
+
+
+def get_order(conn_or_engine: Connection | Engine, order_id: str) -> dict[str, Any] | None:
+    """One order's row, None when it is not recorded."""
+    with transaction(conn_or_engine) as conn:
+        row = conn.execute(sa.select(*[order.c[n] for n in ORDER_FIELDS]).where(order.c.order_id == order_id)).mappings().first()
+    return None if row is None else dict(row)

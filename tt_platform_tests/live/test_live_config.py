@@ -85,7 +85,7 @@ def test_a_run_config_without_the_op_or_with_other_top_level_keys_is_refused():
         ({"policy": "bad spec!"}, "policy", "'bad spec!' is neither an MLflow alias"),
         ({"policy": "policy: "}, "policy", "'policy:' needs a policy id"),
         ({"symbols": ["AAPL", "msft", " MSFT"]}, "symbols", "symbols lists ['MSFT'] more than once"),
-        ({"mode": "live", "clock": "feed"}, "clock", "clock 'feed' is for replays"),
+        ({"clock": "gps"}, "clock", "Input should be 'wall' or 'feed'"),
         ({"risk": {"leverage": 2}}, "risk.leverage", "Extra inputs are not permitted"),
         ({"colour": "blue"}, "colour", "Extra inputs are not permitted"),
         ({"capital": float("nan")}, "capital", "finite number"),
@@ -101,16 +101,17 @@ def test_a_bad_value_gives_one_error_naming_the_file_and_the_key_path(section, k
     assert message.count(f"{SOURCE}:") == 1  # one problem, one mention
 
 
-def test_clock_feed_is_fine_for_a_paper_replay():
+def test_clock_feed_serves_replays_in_both_modes():
     assert parse_live_config({"mode": "paper", "clock": "feed"}).clock == "feed"
+    assert parse_live_config({"mode": "live", "clock": "feed"}).clock == "feed"
 
 
 def test_every_problem_of_a_config_is_named_in_the_one_error():
-    message = error_of(run_config({"mode": "live", "clock": "feed", "capital": 0, "interval": "2min"}))
+    message = error_of(run_config({"mode": "live", "clock": "gps", "capital": 0, "interval": "2min"}))
     assert message.split(f"; {SOURCE}: ") == [
         f"{SOURCE}: {PREFIX}interval: Value error, interval '2min' is not one of {list(INTERVALS)}",
         f"{PREFIX}capital: Input should be greater than 0",
-        f"{PREFIX}clock: Value error, clock 'feed' is for replays; a live session runs on the wall clock",
+        f"{PREFIX}clock: Input should be 'wall' or 'feed'",
     ]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import secrets
 from dataclasses import dataclass, field
 
 from tt_platform.ib.emulator.quotes import QuoteModel
@@ -150,6 +151,8 @@ class Broker:
         self.marks: dict[str, float] = {}
         self._perm_ids = itertools.count(1_000_001)
         self._exec_ids = itertools.count(1)
+        # execution ids are unique across gateway runs, as IB's are (clients key fills by them)
+        self._exec_prefix = f"{secrets.randbits(32):08x}"
 
     # orders -----------------------------------------------------------------------------------
 
@@ -264,7 +267,7 @@ class Broker:
         ticket.last_fill_price = price
         ticket.status = "Filled" if ticket.remaining <= 0 else "Submitted"
         execution = Execution(
-            exec_id=f"0000e0d5.{next(self._exec_ids):08x}.01.01",
+            exec_id=f"{self._exec_prefix}.{next(self._exec_ids):08x}.01.01",
             order_id=ticket.order_id,
             client_id=ticket.client_id,
             perm_id=ticket.perm_id,
