@@ -633,13 +633,10 @@ def live(
 
 
 def _live_dry_run(session_config) -> None:
-    from tt_platform.live.launch import build_session, prepare
+    from tt_platform.live.launch import build_session, prepare, preview
     from tt_platform.live.policy_source import PolicyResolutionError, PolicyVerificationError
-    from tt_platform.live.session import preview_decision
     from tt_platform.pipeline.store_access import open_store
     from tt_platform.training.tracking import MlflowTracker
-
-    import asyncio
 
     settings = get_settings()
     _database_url()
@@ -657,13 +654,9 @@ def _live_dry_run(session_config) -> None:
     typer.echo(f"{config.mode} session on IB {prepared.ib_host}:{prepared.ib_port}, capital {config.capital:,.2f}")
     session = build_session(prepared, session_id="dry-run", run_id=None)
     try:
-        decision, output = asyncio.run(preview_decision(session))
+        decision, output = preview(session)
     except (ConnectionError, OSError, ValueError) as exc:
         _fail(f"dry run: {exc}")
-    finally:
-        history = getattr(session, "history_client", None)
-        if history is not None:
-            history.disconnect()
     typer.echo(f"last completed bar {decision.bar_time:%Y-%m-%d %H:%M %Z}: market {'open' if decision.market_open else 'closed'}, "
                f"verdict {decision.verdict}" + (f" ({decision.describe_breaches()})" if decision.breaches else ""))
     typer.echo("  symbol    price   target   gated")

@@ -90,6 +90,30 @@ def build_session(prepared: PreparedSession, *, session_id: str, run_id: str | N
     return session
 
 
+def preview(session: LiveSession) -> tuple[Any, Any]:
+    """``preview_decision`` on a fresh event loop (``tt live --dry-run``): the decision and the
+    policy's output on the last completed bar; nothing is sent or stored."""
+    from tt_platform.live.session import preview_decision
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(preview_decision(session))
+    finally:
+        _disconnect_history(session)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def _disconnect_history(session: LiveSession) -> None:
+    history = getattr(session, "history_client", None)
+    if history is not None:
+        try:
+            history.disconnect()
+        except Exception:  # noqa: BLE001
+            log.debug("history client disconnect failed", exc_info=True)
+
+
 def run(session: LiveSession) -> SessionResult:
     """Run the session to its end on a fresh event loop. An interrupt (a BaseException raised by a
     signal handler) stops the session cleanly first, then is raised again."""
@@ -113,11 +137,6 @@ def run(session: LiveSession) -> SessionResult:
             raise interrupted
         return result
     finally:
-        history = getattr(session, "history_client", None)
-        if history is not None:
-            try:
-                history.disconnect()
-            except Exception:  # noqa: BLE001
-                log.debug("history client disconnect failed", exc_info=True)
+        _disconnect_history(session)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()

@@ -247,7 +247,12 @@ def test_a_launched_live_session_terminated_from_the_instance_ends_canceled_with
 
         # what the UI's Terminate does: the run coordinator asks the run launcher, which marks the
         # run CANCELING and sends CancelExecution to the code server running it
-        assert instance.run_coordinator.cancel_run(run_id), diagnostics()
+        if os.environ.get("PROBE_DELAY"):
+            instance.report_run_canceling(instance.get_run_by_id(run_id))
+            time.sleep(float(os.environ["PROBE_DELAY"]))
+            print("TERMINATE", instance.run_launcher.terminate(run_id))
+        else:
+            assert instance.run_coordinator.cancel_run(run_id), diagnostics()
         assert wait_for(lambda: instance.get_run_by_id(run_id).status in FINISHED, CANCEL_SECONDS), (
             f"run {run_id} is still {instance.get_run_by_id(run_id).status.value} {CANCEL_SECONDS} s after "
             f"Terminate:\n{diagnostics()}")
