@@ -34,8 +34,11 @@ same decision computed from scratch the way training computes it (``compute_feat
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import multiprocessing
+import queue
 import tempfile
 import time
 import uuid
@@ -57,6 +60,7 @@ REPLAY_START = pd.Timestamp("2024-03-11 13:30", tz="UTC")
 HISTORY_START = pd.Timestamp("2024-03-06 00:00", tz="UTC")
 LAST_SESSION = "2024-03-29"
 TARGET_P99_MS = 50.0
+CAPITAL = 10_000_000.0  # large enough that most bars' rebalancing rounds to at least one share
 # real seconds per replayed minute bar: 50 orders need ~1.1 s at ib_insync's 45 messages/s
 SECONDS_PER_BAR = {"live": 2.0, "paper": 1.0}
 DECISIONS = {False: 60, True: 10}
@@ -91,14 +95,16 @@ class SessionRun:
 
 
 def _quiet_logs() -> contextlib.AbstractContextManager:
-    names = ("ib_insync", "tt_platform.ib", "tt_platform.live", "tt_platform.ib.emulator")
+    # data-gap warnings (the replay runs while the session starts) and ib_insync's errors
+    # for orders the emulator refuses are not what is measured here
+    names = ("ib_insync", "tt_platform.ib", "tt_platform.live")
 
     @contextlib.contextmanager
     def quiet() -> Iterator[None]:
         loggers = [logging.getLogger(n) for n in names]
         levels = [lg.level for lg in loggers]
         for lg in loggers:
-            lg.setLevel(logging.ERROR)
+            lg.setLevel(logging.CRITICAL)
         try:
             yield
         finally:
@@ -278,35 +284,74 @@ class SessionProbe:
         return decision
 
 
+# ---------------------------------------------------------------------------------- the gateway
+def _serve_gateway(seconds_per_bar: float, ports: Any, stop: Any) -> None:
+    """In its own process: the emulator replaying the bench's bars until ``stop`` is set."""
+    from tt_platform.ib.clock import ScaledClock
+    from tt_platform.ib.emulator import GatewayEmulator, ReplayConfig
+    from tt_platform.ib.emulator.sources import SyntheticBarSource
+
+    logging.getLogger("tt_platform.ib.emulator").setLevel(logging.WARNING)
+    step_seconds = 60.0  # one minute bar per step of the emulator's clock, as the market runs
+    emulator = GatewayEmulator(
+        SyntheticBarSource(list(SYMBOLS), seed=SEED, last_session=LAST_SESSION),
+        clock=ScaledClock(step_seconds / seconds_per_bar), initial_cash=CAPITAL,
+        replay=ReplayConfig(start=REPLAY_START, interval="1min", step_seconds=step_seconds))
+
+    async def serve() -> None:
+        ports.put(await emulator.start())
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await emulator.stop()
+
+    asyncio.run(serve())
+
+
+@contextlib.contextmanager
+def gateway_process(seconds_per_bar: float) -> Iterator[int]:
+    """The emulator in a process of its own, as IB Gateway is: it does not share the session's
+    interpreter (nor its GIL). Yields its port."""
+    context = multiprocessing.get_context("spawn")
+    ports, stop = context.Queue(), context.Event()
+    process = context.Process(target=_serve_gateway, args=(seconds_per_bar, ports, stop), daemon=True,
+                              name="bench-live-gateway")
+    process.start()
+    try:
+        try:
+            port = ports.get(timeout=120)
+        except queue.Empty:
+            raise RuntimeError(f"the gateway emulator did not start (exit code {process.exitcode})") from None
+        yield port
+    finally:
+        stop.set()
+        process.join(10)
+        if process.is_alive():
+            process.terminate()
+            process.join(5)
+
+
 # ---------------------------------------------------------------------------------- a session
 def run_session(engine: Any, home: Path, policy_id: str, *, mode: str, decisions: int) -> SessionRun:
     """One session of ``mode`` for ``decisions`` decisions against a replaying emulator."""
-    from tt_platform.ib.clock import ScaledClock
-    from tt_platform.ib.emulator import GatewayEmulator, ReplayConfig
-    from tt_platform.ib.emulator.server import serve_in_thread
-    from tt_platform.ib.emulator.sources import SyntheticBarSource
     from tt_platform.live.config import parse_live_config
     from tt_platform.live.launch import build_session, prepare, run
     from tt_platform.settings import PlatformSettings
 
-    step_seconds = 60.0  # one minute bar per step of the emulator's clock, as the market runs
-    emulator = GatewayEmulator(
-        SyntheticBarSource(list(SYMBOLS), seed=SEED, last_session=LAST_SESSION),
-        clock=ScaledClock(step_seconds / SECONDS_PER_BAR[mode]),
-        replay=ReplayConfig(start=REPLAY_START, interval="1min", step_seconds=step_seconds))
     session_id = f"bench-{mode}-{uuid.uuid4().hex[:8]}"
-    with serve_in_thread(emulator) as gateway, _quiet_logs():
+    with gateway_process(SECONDS_PER_BAR[mode]) as port, _quiet_logs():
         config = parse_live_config({
             "policy": f"policy:{policy_id}", "mode": mode, "clock": "feed", "max_decisions": decisions,
-            "capital": 1_000_000.0, "report_dir": str(home / "reports"),
+            "capital": CAPITAL, "report_dir": str(home / "reports"),
             "risk": {"long_only": False, "per_symbol_cap": 1.0, "leverage_cap": 2.0,
                      "daily_loss_limit": None, "max_session_drawdown": 1.0},
             "orders": {"order_type": "market", "min_order_value": 1.0},
-            "ib": {"host": "127.0.0.1", "port": gateway.port},
+            "ib": {"host": "127.0.0.1", "port": port},
         }, source="bench.live")
         settings = PlatformSettings(TT_HOME=str(home), IB_ACCOUNT=None)
         prepared = prepare(config, settings=settings, store=engine, tracker=None)
         session = build_session(prepared, session_id=session_id, run_id=session_id)
+        # the warm start reads the store only: the replay starts where the stored bars end
+        session.history = None
         probe = SessionProbe(session)
         with probe.installed():
             result = run(session)

@@ -7,6 +7,11 @@ the features over that window with ``compute_features``, aligns them with ``Mark
 builds the env's ``EpisodeState`` and ``WindowObserver`` at the last bar, with the session's
 current weights as the position row. Nothing after the decision bar exists in the window, so
 a decision cannot look ahead.
+
+The window is held as arrays sorted by (time, symbol) -- stamps, symbol codes, OHLCV -- because
+a decision is on the path from bar close to orders: a new bar set is appended and the oldest
+stamps cut off without re-sorting or re-validating what is held, and the frame ``bars`` (what
+``compute_features`` reads) is built once per change.
 """
 
 from __future__ import annotations
@@ -49,7 +54,15 @@ class PolicyRunner:
         # warmup_bars already counts the z-score window
         needed = max(policy.feature_set.warmup_bars + env.window_size, env.vol_lookback + 1)
         self.history_bars = int(history_bars or needed + HISTORY_MARGIN)
-        self._bars = pd.DataFrame(columns=BAR_COLUMNS)
+        # codes number the symbols in sorted order, so (stamp, code) order is (ts, symbol) order
+        self._names = sorted(self.symbols)
+        self._code = {symbol: i for i, symbol in enumerate(self._names)}
+        self._name_array = pd.Series(self._names, dtype=object).astype(str).array  # the dtype normalize_bars gives
+        self._column = np.array([self.symbols.index(symbol) for symbol in self._names], dtype=np.int64)
+        self._ts = np.empty(0, dtype=np.int64)  # ns since the epoch, UTC
+        self._codes = np.empty(0, dtype=np.int64)
+        self._values = np.empty((0, len(_VALUE_COLUMNS)), dtype=np.float64)
+        self._frame: pd.DataFrame | None = pd.DataFrame(columns=BAR_COLUMNS)
 
     @property
     def min_bars(self) -> int:
@@ -57,35 +70,61 @@ class PolicyRunner:
 
     @property
     def bars(self) -> pd.DataFrame:
-        return self._bars
+        """The window held, sorted by (ts, symbol), in canonical columns and dtypes."""
+        if self._frame is None:
+            columns = {"symbol": self._name_array.take(self._codes), "ts": pd.DatetimeIndex(self._ts, dtype=_UTC_NS)}
+            columns |= {name: self._values[:, i] for i, name in enumerate(_VALUE_COLUMNS)}
+            self._frame = pd.DataFrame(columns)[BAR_COLUMNS]
+        return self._frame
 
     def last_bar_time(self) -> pd.Timestamp | None:
-        return None if self._bars.empty else pd.Timestamp(self._bars["ts"].iloc[-1])
+        return None if not len(self._ts) else pd.Timestamp(int(self._ts[-1]), tz="UTC")
 
     def extend(self, bars: pd.DataFrame) -> int:
         """Add completed bars (canonical columns) of the policy's symbols; a bar already held
         (same symbol and ts) is replaced by the newer one. Returns the bars now held."""
         if bars is None or bars.empty:
-            return len(self._bars)
-        bars = normalize_bars(bars[BAR_COLUMNS], origin="live bars")
-        bars = bars[bars["symbol"].isin(self.symbols)]
-        merged = pd.concat([self._bars, bars], ignore_index=True) if not self._bars.empty else bars
-        merged = merged.drop_duplicates(["symbol", "ts"], keep="last").sort_values(["ts", "symbol"])
-        stamps = merged["ts"].drop_duplicates()
-        if len(stamps) > self.history_bars:
-            merged = merged[merged["ts"] >= stamps.iloc[-self.history_bars]]
-        self._bars = merged.reset_index(drop=True)
-        return len(self._bars)
+            return len(self._ts)
+        ts, codes, values = self._canonical(bars[BAR_COLUMNS])
+        if not len(ts):
+            return len(self._ts)
+        if not len(self._ts) or ts[0] > self._ts[-1]:
+            # the live case: a newer bar set, already sorted and unique -- appended as it is
+            ts = np.concatenate([self._ts, ts])
+            codes = np.concatenate([self._codes, codes])
+            values = np.concatenate([self._values, values])
+        else:
+            ts, codes, values = _merge_newest(self._ts, self._codes, self._values, ts, codes, values)
+        first_stamps = np.flatnonzero(np.diff(ts, prepend=ts[0] - 1))
+        if len(first_stamps) > self.history_bars:
+            cut = first_stamps[-self.history_bars]
+            ts, codes, values = ts[cut:], codes[cut:], values[cut:]
+        self._ts, self._codes, self._values = ts, codes, values
+        self._frame = None
+        return len(self._ts)
+
+    def _canonical(self, bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``bars`` as arrays sorted by (ts, symbol), of the policy's symbols only. Bars already
+        canonical and valid are read as they are; anything else goes through ``normalize_bars``,
+        which coerces it or raises naming the problem."""
+        arrays = _canonical_arrays(bars, self._code)
+        if arrays is None:
+            normalized = normalize_bars(bars, origin="live bars")
+            arrays = _canonical_arrays(normalized, self._code, policy_only=True)
+            if arrays is None:
+                raise ValueError("live bars: a bar without a timestamp")
+        return arrays
 
     def market(self) -> MarketData:
         """The window as ``MarketData`` in the policy's symbol order."""
-        absent = sorted(set(self.symbols) - set(self._bars["symbol"]))
+        held = np.bincount(self._codes, minlength=len(self._names)) > 0
+        absent = sorted(name for name, present in zip(self._names, held, strict=True) if not present)
         if absent:
             raise ValueError(f"no bars yet for {absent}: the warm start did not cover them")
-        matrix = compute_features(self._bars, self.policy.feature_set)
+        matrix = compute_features(self.bars, self.policy.feature_set)
         if list(matrix.symbols) != self.symbols:
             matrix = matrix.select_symbols(self.symbols)
-        return _aligned_market(self._bars, matrix)
+        return self._aligned_market(matrix)
 
     def evaluate(self, current_weights: np.ndarray) -> PolicyOutput:
         """The policy's target weights at the last bar held, given the weights held now."""
@@ -112,31 +151,84 @@ class PolicyRunner:
             target_weights=weights, prices=state.mark_prices[t].copy(), tradable=market.tradable[t].copy(),
             features_valid=float(market.feature_mask[t].mean()) if market.feature_mask.size else 0.0)
 
+    def _aligned_market(self, matrix: Any) -> MarketData:
+        """``MarketData.from_frames`` for the window on the matrix's own grid, from the arrays
+        held: the same values without re-validating and pivoting the frame."""
+        timestamps = pd.DatetimeIndex(matrix.timestamps)
+        symbols = list(matrix.symbols)
+        rows = np.searchsorted(timestamps.as_unit("ns").asi8, self._ts)
+        cols = self._column[self._codes]
+        shape = (len(timestamps), len(symbols))
+        raw_close = np.full(shape, np.nan)
+        raw_open = np.full(shape, np.nan)
+        raw_close[rows, cols] = self._values[:, _CLOSE]
+        raw_open[rows, cols] = self._values[:, _OPEN]
+        tradable = ~np.isnan(raw_close)
+        # forward fill from the past only, as from_frames does
+        index = np.where(tradable, np.arange(shape[0])[:, None], 0)
+        np.maximum.accumulate(index, axis=0, out=index)
+        close = raw_close[index, np.arange(shape[1])[None, :]]
+        close[~np.maximum.accumulate(tradable, axis=0)] = np.nan
+        open_ = np.where(tradable, raw_open, close)
+        return MarketData(
+            timestamps=timestamps, symbols=symbols, close=close, open=open_, tradable=tradable,
+            features=np.asarray(matrix.values, dtype=np.float32), feature_mask=np.asarray(matrix.mask, dtype=bool),
+            feature_names=list(matrix.feature_names), feature_set_hash=getattr(matrix, "feature_set_hash", None))
 
-def _aligned_market(bars: pd.DataFrame, matrix: Any) -> MarketData:
-    """``MarketData.from_frames`` for bars already normalized and on the matrix's grid (the
-    runner's own window): the same arrays without re-validating and pivoting the frame, which
-    is most of a decision's time."""
-    timestamps = pd.DatetimeIndex(matrix.timestamps)
-    symbols = list(matrix.symbols)
-    rows = timestamps.searchsorted(pd.DatetimeIndex(bars["ts"]))
-    column = {symbol: i for i, symbol in enumerate(symbols)}
-    cols = bars["symbol"].map(column).to_numpy()
-    keep = ~pd.isna(cols)
-    rows, cols = rows[keep], cols[keep].astype(np.int64)
-    shape = (len(timestamps), len(symbols))
-    raw_close = np.full(shape, np.nan)
-    raw_open = np.full(shape, np.nan)
-    raw_close[rows, cols] = bars["close"].to_numpy(dtype=np.float64)[keep]
-    raw_open[rows, cols] = bars["open"].to_numpy(dtype=np.float64)[keep]
-    tradable = ~np.isnan(raw_close)
-    # forward fill from the past only, as from_frames does
-    index = np.where(tradable, np.arange(shape[0])[:, None], 0)
-    np.maximum.accumulate(index, axis=0, out=index)
-    close = raw_close[index, np.arange(shape[1])[None, :]]
-    close[~np.maximum.accumulate(tradable, axis=0)] = np.nan
-    open_ = np.where(tradable, raw_open, close)
-    return MarketData(
-        timestamps=timestamps, symbols=symbols, close=close, open=open_, tradable=tradable,
-        features=np.asarray(matrix.values, dtype=np.float32), feature_mask=np.asarray(matrix.mask, dtype=bool),
-        feature_names=list(matrix.feature_names), feature_set_hash=getattr(matrix, "feature_set_hash", None))
+
+_VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
+_OPEN, _CLOSE = _VALUE_COLUMNS.index("open"), _VALUE_COLUMNS.index("close")
+
+
+def _canonical_arrays(bars: pd.DataFrame, code: dict[str, int], *, policy_only: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(ns stamps, symbol codes, OHLCV) of ``bars`` sorted by (ts, symbol), when ``bars`` is
+    canonical and valid as ``normalize_bars`` would leave it (upper-case symbols, tz-aware stamps,
+    finite values, prices > 0, one bar per symbol and stamp), else None. Bars of other symbols
+    make it None too, unless ``policy_only``: they are then dropped."""
+    stamps = bars["ts"]
+    if not isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        return None
+    ts = stamps.array.as_unit("ns").asi8
+    if (ts == _NAT).any():
+        return None
+    names = bars["symbol"].to_numpy(dtype=object)
+    codes = np.fromiter((code.get(name, -1) if type(name) is str else -2 for name in names),
+                        dtype=np.int64, count=len(names))
+    if policy_only:
+        keep = codes >= 0
+        ts, codes, bars = ts[keep], codes[keep], bars[keep]
+    elif (codes < 0).any():
+        return None
+    if any(bars[c].dtype.kind not in "fiu" for c in _VALUE_COLUMNS):
+        return None
+    try:
+        values = np.column_stack([bars[c].to_numpy(dtype=np.float64) for c in _VALUE_COLUMNS])
+    except (TypeError, ValueError):  # a nullable column holding NA
+        return None
+    if not (np.isfinite(values).all() and (values[:, :_VALUE_COLUMNS.index("volume")] > 0).all()):
+        return None
+    order = np.lexsort((codes, ts))
+    ts, codes, values = ts[order], codes[order], values[order]
+    if ((ts[1:] == ts[:-1]) & (codes[1:] == codes[:-1])).any():
+        return None
+    return ts, codes, values
+
+
+_NAT = np.iinfo(np.int64).min
+_UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
+
+
+def _merge_newest(ts: np.ndarray, codes: np.ndarray, values: np.ndarray, new_ts: np.ndarray,
+                  new_codes: np.ndarray, new_values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Held and new bars in (ts, symbol) order, one per symbol and stamp: the new one where both
+    have it."""
+    all_ts = np.concatenate([ts, new_ts])
+    all_codes = np.concatenate([codes, new_codes])
+    order = np.lexsort((np.arange(len(all_ts)), all_codes, all_ts))
+    all_ts, all_codes = all_ts[order], all_codes[order]
+    # the last of each (stamp, code) run is the newest
+    last = np.ones(len(all_ts), dtype=bool)
+    last[:-1] = (all_ts[1:] != all_ts[:-1]) | (all_codes[1:] != all_codes[:-1])
+    values = np.concatenate([values, new_values])[order]
+    return all_ts[last], all_codes[last], values[last]

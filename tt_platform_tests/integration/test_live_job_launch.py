@@ -9,6 +9,11 @@ launcher -> CANCELING -> gRPC CancelExecution -> SIGINT in the run) must end the
 not FAILURE, with the session closed as canceled, nothing left open at the broker or in the
 records, the heartbeats recorded as observations of ``trading_book`` and the day's report written.
 
+Termination happens twice over: as the UI does it, where the interrupt usually reaches the
+session first; and with the interrupt delayed until the session, having seen the run CANCELING,
+is already stopping (a slow path from the webserver to the run), so that it lands in the middle
+of the stop's persisting.
+
 Environment: a temporary DAGSTER_HOME (SQLite storage in that folder, ``DefaultRunCoordinator``
 so the launch starts the run at once), a temporary TT_HOME, the platform store in a fresh schema
 of TT_TEST_DATABASE_URL (dropped afterwards). Every process the launch starts shares the CLI's
@@ -52,6 +57,7 @@ STEP_SECONDS = 5.0
 LAUNCH_SECONDS = 180  # the CLI: a code server loading the definitions (torch included)
 TRADING_SECONDS = 300  # launched -> the session has decided and ordered, on a shared machine
 CANCEL_SECONDS = 120  # terminate -> CANCELED: cancel, reconcile, report, close
+STOPPING_SECONDS = 30  # CANCELING -> the session's last heartbeat (it polls the run every second)
 MIN_DECISIONS = 3
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 # what dagster.yaml of the temporary DAGSTER_HOME holds: storage in that folder, runs started at
@@ -185,6 +191,25 @@ def session_progress(store: Engine, session_id: str) -> dict:
     return {"status": status, "decisions": decisions, "orders": orders}
 
 
+def terminate_as_the_ui_does(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """The UI's terminate mutation: the run coordinator's cancel_run, which for a launched run is
+    the run launcher's terminate (CANCELING, then CancelExecution to the code server)."""
+    return instance.run_coordinator.cancel_run(run_id)
+
+
+def terminate_while_stopping(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Termination whose interrupt arrives late: the run is marked CANCELING (the launcher's
+    first step), the session sees it and stops; the interrupt is sent once the session has
+    written its last heartbeat, while it writes its report and closes its row."""
+    instance.report_run_canceling(instance.get_run_by_id(run_id))
+
+    def stopping() -> bool:
+        return any(entry.user_message.startswith("heartbeat: stopping") for entry in instance.all_logs(run_id))
+
+    assert wait_for(stopping, STOPPING_SECONDS, interval=0.05), "the session did not stop on CANCELING"
+    return instance.run_launcher.terminate(run_id)
+
+
 def broker_orders(gateway: GatewayThread) -> tuple[list[dict], list[dict]]:
     """Every order the emulator's broker received and the ones still working, read on its loop."""
 
@@ -198,8 +223,11 @@ def broker_orders(gateway: GatewayThread) -> tuple[list[dict], list[dict]]:
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.parametrize("terminate", [terminate_as_the_ui_does, terminate_while_stopping],
+                         ids=["as-the-ui-does", "interrupt-while-stopping"])
 def test_a_launched_live_session_terminated_from_the_instance_ends_canceled_with_nothing_open(
-    store: Engine, store_url: str, policy: TinyPolicy, gateway: GatewayThread, tmp_path: Path
+    store: Engine, store_url: str, policy: TinyPolicy, gateway: GatewayThread, tmp_path: Path,
+    terminate: Callable[[dg.DagsterInstance, str], bool],
 ):
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
@@ -245,14 +273,7 @@ def test_a_launched_live_session_terminated_from_the_instance_ends_canceled_with
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED, diagnostics()
         trading_at = time.monotonic()
 
-        # what the UI's Terminate does: the run coordinator asks the run launcher, which marks the
-        # run CANCELING and sends CancelExecution to the code server running it
-        if os.environ.get("PROBE_DELAY"):
-            instance.report_run_canceling(instance.get_run_by_id(run_id))
-            time.sleep(float(os.environ["PROBE_DELAY"]))
-            print("TERMINATE", instance.run_launcher.terminate(run_id))
-        else:
-            assert instance.run_coordinator.cancel_run(run_id), diagnostics()
+        assert terminate(instance, run_id), diagnostics()
         assert wait_for(lambda: instance.get_run_by_id(run_id).status in FINISHED, CANCEL_SECONDS), (
             f"run {run_id} is still {instance.get_run_by_id(run_id).status.value} {CANCEL_SECONDS} s after "
             f"Terminate:\n{diagnostics()}")
@@ -307,8 +328,6 @@ def test_a_launched_live_session_terminated_from_the_instance_ends_canceled_with
         reports = list((tt_home / "reports" / "live" / session_id).glob("*.html"))
         assert reports, f"no report under {tt_home / 'reports' / 'live'}"
         assert session_id in reports[0].read_text()
-        print("SESSION", dict(session)); print("ORDERS", [dict(o) for o in orders]); print("BROKER", at_broker)
-        print("OBS", len(observations)); print(run_events(instance, run_id, 200))
     finally:
         if launch is not None:
             if launch.poll() is None:

@@ -81,9 +81,9 @@ def _hooks(context: dg.OpExecutionContext) -> SessionHooks:
             asset_key=TRADING_BOOK.key,
             metadata={
                 "session_id": info["session_id"], "mode": info["mode"],
-                "equity": dg.MetadataValue.float(float(info["equity"])),
-                "cash": dg.MetadataValue.float(float(info["cash"])),
-                "positions": dg.MetadataValue.json(positions),
+                "equity": dg.MetadataValue.float(round(float(info["equity"]), 2)),
+                "cash": dg.MetadataValue.float(round(float(info["cash"]), 2)),
+                "positions": dg.MetadataValue.json({s: round(float(q), 6) for s, q in positions.items()}),
                 "open_orders": info["open_orders"], "decisions": info["decisions"],
                 "connected": info["connected"], "breaker_tripped": info["breaker_tripped"],
                 "last_bar_time": info["last_bar_time"] or "none yet",
