@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
-import multiprocessing
-import queue
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -75,6 +76,7 @@ class DecisionTiming:
     bar_end: pd.Timestamp
     stages: dict[str, float] = field(default_factory=dict)
     waited_ms: float | None = None  # completing sub-bar's arrival -> decision start
+    gc_ms: float = 0.0  # garbage collection pauses inside the decision step
     last_order_written_ms: float | None = None
     fills_recorded_ms: float | None = None
     total_ms: float = 0.0
@@ -172,6 +174,7 @@ class SessionProbe:
         self._current: DecisionTiming | None = None
         self._arrivals: dict[tuple[str, int], int] = {}
         self._restore: list[Callable[[], None]] = []
+        self._gc_started: int | None = None
 
     def _stage(self, name: str, function: Callable) -> Callable:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -209,12 +212,20 @@ class SessionProbe:
         self._patch(session, "_on_bar_set", self._decision(session._on_bar_set))
         self._patch(session.trading, "subscribe_realtime_bars",
                     self._subscribing(session.trading.subscribe_realtime_bars))
+        gc.callbacks.append(self._on_gc)
+        self._restore.append(lambda: gc.callbacks.remove(self._on_gc))
         try:
             yield self
         finally:
             for restore in reversed(self._restore):
                 restore()
             self._restore.clear()
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter_ns()
+        elif self._current is not None and self._gc_started is not None:
+            self._current.gc_ms += (time.perf_counter_ns() - self._gc_started) / 1e6
 
     def _fills_recorded(self, function: Callable) -> Callable:
         def recorded(*args: Any, **kwargs: Any) -> Any:
@@ -285,8 +296,8 @@ class SessionProbe:
 
 
 # ---------------------------------------------------------------------------------- the gateway
-def _serve_gateway(seconds_per_bar: float, ports: Any, stop: Any) -> None:
-    """In its own process: the emulator replaying the bench's bars until ``stop`` is set."""
+def serve_gateway(seconds_per_bar: float) -> None:
+    """The emulator replaying the bench's bars; prints its port, stops when stdin closes."""
     from tt_platform.ib.clock import ScaledClock
     from tt_platform.ib.emulator import GatewayEmulator, ReplayConfig
     from tt_platform.ib.emulator.sources import SyntheticBarSource
@@ -299,9 +310,8 @@ def _serve_gateway(seconds_per_bar: float, ports: Any, stop: Any) -> None:
         replay=ReplayConfig(start=REPLAY_START, interval="1min", step_seconds=step_seconds))
 
     async def serve() -> None:
-        ports.put(await emulator.start())
-        while not stop.is_set():
-            await asyncio.sleep(0.05)
+        print(await emulator.start(), flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
         await emulator.stop()
 
     asyncio.run(serve())
@@ -311,23 +321,21 @@ def _serve_gateway(seconds_per_bar: float, ports: Any, stop: Any) -> None:
 def gateway_process(seconds_per_bar: float) -> Iterator[int]:
     """The emulator in a process of its own, as IB Gateway is: it does not share the session's
     interpreter (nor its GIL). Yields its port."""
-    context = multiprocessing.get_context("spawn")
-    ports, stop = context.Queue(), context.Event()
-    process = context.Process(target=_serve_gateway, args=(seconds_per_bar, ports, stop), daemon=True,
-                              name="bench-live-gateway")
-    process.start()
+    command = [sys.executable, "-m", "tt_platform.bench.live", "--serve-gateway", f"{seconds_per_bar:g}"]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        try:
-            port = ports.get(timeout=120)
-        except queue.Empty:
-            raise RuntimeError(f"the gateway emulator did not start (exit code {process.exitcode})") from None
-        yield port
+        line = process.stdout.readline().strip()
+        if not line.isdigit():
+            raise RuntimeError(f"the gateway emulator did not start (exit code {process.poll()}): {line!r}")
+        yield int(line)
     finally:
-        stop.set()
-        process.join(10)
-        if process.is_alive():
+        process.stdin.close()  # the gateway's signal to stop
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
             process.terminate()
-            process.join(5)
+            process.wait(5)
+        process.stdout.close()
 
 
 # ---------------------------------------------------------------------------------- a session
@@ -475,8 +483,9 @@ def run(quick: bool = False) -> list[BenchResult]:
 
 
 if __name__ == "__main__":
-    import sys
-
     from tt_platform.bench.harness import format_table
 
-    print(format_table(run(quick="--quick" in sys.argv)))
+    if sys.argv[1:2] == ["--serve-gateway"]:
+        serve_gateway(float(sys.argv[2]))
+    else:
+        print(format_table(run(quick="--quick" in sys.argv)))

@@ -2,17 +2,17 @@
 Terminate does, against the IB Gateway emulator.
 
 The job runs as deployed: the CLI spawns a code server, the run worker trades a small real policy
-(trained and registered by ``policy_factory``) in live mode with market orders that reach the
-emulator, which replays synthetic minute bars from ``REPLAY_START`` at about one bar every
-0.6 s. Terminating through the instance's run coordinator (the UI's terminate mutation: run
+(trained and registered by ``policy_factory``) in live mode with orders that reach the emulator,
+which replays synthetic minute bars from ``REPLAY_START`` at about one bar every 0.6 s. Terminating through the instance's run coordinator (the UI's terminate mutation: run
 launcher -> CANCELING -> gRPC CancelExecution -> SIGINT in the run) must end the run CANCELED,
 not FAILURE, with the session closed as canceled, nothing left open at the broker or in the
 records, the heartbeats recorded as observations of ``trading_book`` and the day's report written.
 
-Termination happens twice over: as the UI does it, where the interrupt usually reaches the
-session first; and with the interrupt delayed until the session, having seen the run CANCELING,
-is already stopping (a slow path from the webserver to the run), so that it lands in the middle
-of the stop's persisting.
+Two cases. Market orders (they fill on arrival), terminated as the UI does it, where the
+interrupt usually reaches the session first. Passive limit orders that rest at the gateway, whose
+termination's interrupt is held back until the session, having seen the run CANCELING, is
+already stopping (a slow path from the webserver to the run): the stop must cancel the resting
+orders at the broker, and the interrupt lands in the middle of the stop's persisting.
 
 Environment: a temporary DAGSTER_HOME (SQLite storage in that folder, ``DefaultRunCoordinator``
 so the launch starts the run at once), a temporary TT_HOME, the platform store in a fresh schema
@@ -121,14 +121,23 @@ def gateway(policy: TinyPolicy) -> Iterator[GatewayThread]:
     thread.stop()
 
 
-def session_config(policy: TinyPolicy, port: int) -> dict:
-    """The run config of a live session on the emulator: market orders, the feed's clock."""
+MARKET_ORDERS = {"order_type": "market", "min_order_value": 100.0}
+# 1 % below the last close for buys (above for sells): they rest at the gateway for the few
+# minutes of bars the session sees, and nothing cancels them before the stop
+RESTING_LIMIT_ORDERS = {"order_type": "limit", "limit_offset_bps": 100.0, "limit_timeout_seconds": 3600.0,
+                        "min_order_value": 100.0}
+# the broker's last word on an order -> the status the records must end with
+FINAL_STATUS = {"Filled": "filled", "Cancelled": "cancelled"}
+
+
+def session_config(policy: TinyPolicy, port: int, orders: dict) -> dict:
+    """The run config of a live session on the emulator, on the feed's clock."""
     return {"ops": {LIVE_OP: {"config": {
         "mode": "live",
         "policy": f"policy:{policy.policy_id}",
         "clock": "feed",
         "capital": 100_000.0,
-        "orders": {"order_type": "market", "min_order_value": 100.0},
+        "orders": orders,
         "ib": {"host": "127.0.0.1", "port": port},
         "heartbeat_seconds": 2.0,
         "cancel_on_stop": True,
@@ -223,18 +232,20 @@ def broker_orders(gateway: GatewayThread) -> tuple[list[dict], list[dict]]:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("terminate", [terminate_as_the_ui_does, terminate_while_stopping],
-                         ids=["as-the-ui-does", "interrupt-while-stopping"])
+@pytest.mark.parametrize(("orders_config", "terminate"), [
+    pytest.param(MARKET_ORDERS, terminate_as_the_ui_does, id="market-orders-terminated-as-the-ui-does"),
+    pytest.param(RESTING_LIMIT_ORDERS, terminate_while_stopping, id="resting-limits-interrupt-while-stopping"),
+])
 def test_a_launched_live_session_terminated_from_the_instance_ends_canceled_with_nothing_open(
     store: Engine, store_url: str, policy: TinyPolicy, gateway: GatewayThread, tmp_path: Path,
-    terminate: Callable[[dg.DagsterInstance, str], bool],
+    orders_config: dict, terminate: Callable[[dg.DagsterInstance, str], bool],
 ):
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text(INSTANCE_YAML.format(home=dagster_home))
     tt_home = tmp_path / "tt_home"
     config_file = tmp_path / "live.yaml"
-    config_file.write_text(yaml.safe_dump(session_config(policy, gateway.port), sort_keys=False))
+    config_file.write_text(yaml.safe_dump(session_config(policy, gateway.port, orders_config), sort_keys=False))
     env = launch_environment(dagster_home, tt_home, store_url, gateway.port)
     log = tmp_path / "launch.log"
 
@@ -309,10 +320,16 @@ def test_a_launched_live_session_terminated_from_the_instance_ends_canceled_with
         assert len(set(broker_refs)) == len(broker_refs), f"an order reached the gateway twice: {broker_refs}"
         assert set(broker_refs) <= set(refs), f"orders at the gateway the records lack: {set(broker_refs) - set(refs)}"
         recorded = {o["order_ref"]: o for o in orders}
-        assert any(o["filled"] > 0 for o in at_broker), at_broker
-        mismatched = [(o["order_ref"], o["filled"], recorded[o["order_ref"]]["filled_quantity"])
-                      for o in at_broker if abs(o["filled"] - recorded[o["order_ref"]]["filled_quantity"]) > 1e-9]
-        assert not mismatched, f"filled quantities differ from the broker's (ref, broker, records): {mismatched}"
+        mismatched = [(o["order_ref"], o["status"], o["filled"], recorded[o["order_ref"]]["status"],
+                       recorded[o["order_ref"]]["filled_quantity"]) for o in at_broker
+                      if FINAL_STATUS.get(o["status"]) != recorded[o["order_ref"]]["status"]
+                      or abs(o["filled"] - recorded[o["order_ref"]]["filled_quantity"]) > 1e-9]
+        assert not mismatched, f"records differ from the broker (ref, broker's, records'): {mismatched}"
+        if orders_config["order_type"] == "market":
+            assert any(o["status"] == "Filled" for o in at_broker), at_broker
+        else:
+            # the stop cancelled orders that were working at the broker
+            assert any(o["status"] == "Cancelled" for o in at_broker), at_broker
 
         # the heartbeats are observations of trading_book in the run's event log
         observations = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_OBSERVATION)

@@ -97,8 +97,11 @@ def test_an_order_killed_between_submit_and_acknowledgement_is_never_sent_again(
         assert [o.order_ref for o in _broker_orders(emulator)].count(killed_ref) == 1
 
         faults: list[str] = []
+        health: list[tuple[int, dict]] = []
 
         def on_decision(info: dict) -> None:
+            if info["step"] >= 4 and not health:
+                health.append(_get_json(f"http://127.0.0.1:{session._health.bound_port}/health"))
             if info["step"] >= 8 and "drop" not in faults:
                 faults.append("drop")
                 gateway.submit(_drop_clients(emulator))
@@ -106,13 +109,17 @@ def test_an_order_killed_between_submit_and_acknowledgement_is_never_sent_again(
                 faults.append("restart")
                 gateway.submit(emulator.restart(down_seconds=200.0))
 
-        config = parse_live_config(_config(policy.policy_id, gateway.port, tmp_path, 40))
+        config = parse_live_config(_config(policy.policy_id, gateway.port, tmp_path, 40) | {"health_port": 0})
         prepared = prepare(config, settings=PlatformSettings(TT_HOME=str(tmp_path / "home")), store=store_engine,
                            tracker=None)
-        result = run(build_session(prepared, session_id=SESSION, run_id="restarted-run",
-                                   hooks=SessionHooks(decision=on_decision), poll_seconds=0.05))
+        session = build_session(prepared, session_id=SESSION, run_id="restarted-run",
+                                hooks=SessionHooks(decision=on_decision), poll_seconds=0.05)
+        result = run(session)
         assert result.status == "stopped", result
         assert faults == ["drop", "restart"] and result.reconnects >= 2
+        # the health endpoint answered while the session ran
+        status, body = health[0]
+        assert status == 200 and body["status"] == "running" and body["connected"] and body["mode"] == "live"
     finally:
         gateway.stop()
 
@@ -136,6 +143,18 @@ def test_an_order_killed_between_submit_and_acknowledgement_is_never_sent_again(
     booked = fills.groupby("instrument")["quantity"].sum()
     for symbol, holding in emulator.broker.holdings.items():
         assert booked.get(symbol, 0.0) == pytest.approx(holding.quantity, abs=1e-9), symbol
+
+
+def _get_json(url: str) -> tuple[int, dict]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def _drop_clients(emulator: GatewayEmulator):
