@@ -214,6 +214,7 @@ class LiveSession:
             await self._reconcile("start")
             self.trading.on_realtime_bar = lambda bar: self._sub_bars.append(bar)
             self.trading.on_execution = lambda execution: self._executions.append(execution)
+            self.trading.on_connectivity = self._on_connectivity
             await self.trading.subscribe_realtime_bars(self.symbols)
             self.status = "running"
             self._start_health_server()
@@ -384,6 +385,13 @@ class LiveSession:
         self.reconnects += 1
         await self._reconcile("reconnect")
         log.info("session %s: reconnected (%d so far)", self.session_id, self.reconnects)
+
+    def _on_connectivity(self, code: int, message: str) -> None:
+        """IB lost (1100) or regained (1101, 1102) its own connection: fills may have happened
+        meanwhile that only reqExecutions shows, so no order goes out before a reconciliation."""
+        log.warning("IB connectivity %d: %s", code, message)
+        if code in (1100, 1101, 1102):
+            self.reconciled = False
 
     def _drain_sub_bars(self) -> list[BarSet]:
         sets: list[BarSet] = []

@@ -71,9 +71,12 @@ def _broker_orders(emulator: GatewayEmulator) -> list:
 
 
 @pytest.mark.parametrize("store_backend", ["embedded"], indirect=True)
-def test_an_order_killed_between_submit_and_acknowledgement_is_never_sent_again(store_engine, store_url, tmp_path):
+def test_an_order_killed_between_submit_and_acknowledgement_is_never_sent_again(store_engine, store_url, tmp_path,
+                                                                                caplog):
     import json
+    import logging
 
+    caplog.set_level(logging.INFO, logger="tt_platform.live.session")
     policy = train_tiny_policy(store_engine, tmp_path / "policies")
     emulator = GatewayEmulator(synthetic_source(), clock=ScaledClock(200.0),
                                replay=ReplayConfig(start=REPLAY_START, interval="1min", step_seconds=5.0))
@@ -108,15 +111,25 @@ def test_an_order_killed_between_submit_and_acknowledgement_is_never_sent_again(
             elif info["step"] >= 20 and "restart" not in faults:
                 faults.append("restart")
                 gateway.submit(emulator.restart(down_seconds=200.0))
+            elif info["step"] >= 28 and "1100" not in faults:
+                faults.append("1100")  # IB loses its own connection; the socket stays up
+                gateway.submit(emulator.connectivity_lost())
+            elif info["step"] >= 30 and "1102" not in faults:
+                faults.append("1102")
+                gateway.submit(emulator.connectivity_restored())
 
-        config = parse_live_config(_config(policy.policy_id, gateway.port, tmp_path, 40) | {"health_port": 0})
+        config = parse_live_config(_config(policy.policy_id, gateway.port, tmp_path, 45) | {"health_port": 0})
         prepared = prepare(config, settings=PlatformSettings(TT_HOME=str(tmp_path / "home")), store=store_engine,
                            tracker=None)
         session = build_session(prepared, session_id=SESSION, run_id="restarted-run",
                                 hooks=SessionHooks(decision=on_decision), poll_seconds=0.05)
         result = run(session)
         assert result.status == "stopped", result
-        assert faults == ["drop", "restart"] and result.reconnects >= 2
+        assert faults == ["drop", "restart", "1100", "1102"] and result.reconnects >= 2
+        # after 1100/1102 nothing goes out before a reconciliation
+        messages = [r.getMessage() for r in caplog.records if r.name == "tt_platform.live.session"]
+        restored = max(i for i, m in enumerate(messages) if m.startswith("IB connectivity 1102"))
+        assert any(m.startswith("reconciled (retry)") for m in messages[restored:]), messages[restored:]
         # the health endpoint answered while the session ran
         status, body = health[0]
         assert status == 200 and body["status"] == "running" and body["connected"] and body["mode"] == "live"
