@@ -100,6 +100,7 @@ class _InFlight:
     order: Order
     sent_at: float  # time.monotonic()
     shadow_price: float
+    filled: float = 0.0  # shares filled so far
 
 
 class SessionInterrupted(Exception):
@@ -448,6 +449,9 @@ class LiveSession:
         self._booked_commission[execution.exec_id] = commission
         if execution.symbol in self.symbols:
             book_fill(self.portfolio, execution.symbol, sign * execution.shares, execution.price, commission)
+        flight = self.in_flight.get(execution.order_ref)
+        if flight is not None:
+            flight.filled += execution.shares
         self.fills += 1
         stored = live_store.get_order(self.store, execution.order_ref)
         if stored is not None:
@@ -484,15 +488,16 @@ class LiveSession:
             self._last_bar_by_symbol[symbol] = pd.Timestamp(bar_set.ts)
         self._last_bar_time = pd.Timestamp(bar_set.ts)
         prices_now = self._latest_prices()
-        current = self.portfolio.weights(prices_now)
-        output = self.runner.evaluate(current)
+        # orders still working at IB count as held: the next decision must not order them again
+        book = self._book_with_working_orders(prices_now)
+        output = self.runner.evaluate(book.weights(prices_now))
         self._last_prices = output.prices
         bar_time = pd.Timestamp(bar_set.ts).to_pydatetime()
         market_open = self.market_open(bar_set.end)
         orders_cfg = self.config.orders
         trading_allowed = self.reconciled and not self.config.dry_run
         decision = decide(
-            bar_time=bar_time, target_weights=output.target_weights, portfolio=self.portfolio,
+            bar_time=bar_time, target_weights=output.target_weights, portfolio=book,
             prices=output.prices, market_open=market_open, trading_day=self.trading_day(bar_set.ts),
             gate=self.gate, ref_session=self.ref_session, breaker=self.breaker, tradable=output.tradable,
             min_order_value=orders_cfg.min_order_value,
@@ -531,6 +536,22 @@ class LiveSession:
                              f"{decision.guardrails.session_drawdown:.2%} >= {decision.guardrails.session_drawdown_threshold:.2%}"
                              + (" (flattening)" if decision.guardrails.flattening else " (holding, no new orders)"))
         self._write_report_on_new_day(bar_set.ts)
+
+    def _book_with_working_orders(self, prices: np.ndarray) -> Portfolio:
+        """The book as if every working order's unfilled rest had filled at ``prices`` (the book
+        itself when nothing is working)."""
+        pending = np.zeros(len(self.symbols))
+        for flight in self.in_flight.values():
+            rest = max(abs(flight.order.quantity) - flight.filled, 0.0)
+            pending[self.symbols.index(flight.order.symbol)] += flight.order.sign * rest
+        if not pending.any():
+            return self.portfolio
+        book = Portfolio(self.portfolio.initial_cash, self.symbols)
+        for name in ("last_prices", "equity", "peak_equity", "drawdown", "max_drawdown"):
+            setattr(book, name, getattr(self.portfolio, name))
+        book.positions = self.portfolio.positions + pending
+        book.cash = self.portfolio.cash - float(pending @ prices)
+        return book
 
     def _latest_prices(self) -> np.ndarray:
         bars = self.runner.bars
@@ -804,9 +825,13 @@ class LiveSession:
         return write_session_report(data, self.report_dir)
 
     async def _shutdown(self, status: str, reason: str) -> Path | None:
+        """Cancel, flatten, persist, disconnect: each step runs even when one before failed, and
+        an interrupt arriving meanwhile (a second Ctrl-C) is raised only once all of them ran, so
+        the session never stays "running" in the store."""
         from tt_platform.store import live as live_store
 
         report = None
+        interrupted: BaseException | None = None
         try:
             if self.trading.is_connected() and self.config.mode == "live" and not self.config.dry_run:
                 if self.config.cancel_on_stop:
@@ -818,16 +843,17 @@ class LiveSession:
             if self.config.flatten_on_stop and not self.config.dry_run and self._last_prices is not None \
                     and self.portfolio.positions.any():
                 await self._flatten()
-        except BaseException as exc:  # noqa: BLE001 - persisting and disconnecting must still happen
+        except Exception as exc:  # noqa: BLE001 - persisting and disconnecting must still happen
             log.warning("stop: cancelling or flattening failed: %s", exc)
+        except BaseException as exc:  # noqa: BLE001 - raised again below, after the cleanup
+            interrupted = exc
+            log.warning("stop: interrupted while cancelling or flattening (%s); persisting first", type(exc).__name__)
         try:
-            if self._account_key is not None:
-                self._heartbeat_if_due(force=True)
-                self.status = "stopped"
-                report = self.write_report()
-                live_store.close_session(self.store, self.session_id, status, reason)
-        except BaseException as exc:  # noqa: BLE001
+            report = self._persist_stop(live_store, status, reason)
+        except Exception as exc:  # noqa: BLE001
             log.warning("stop: persisting the session failed: %s", exc)
+        except BaseException as exc:  # noqa: BLE001 - raised again below, after the cleanup
+            interrupted = interrupted or exc
         try:
             self.trading.disconnect()
         except Exception:  # noqa: BLE001
@@ -835,7 +861,19 @@ class LiveSession:
         if self._health is not None:
             self._health.stop()
         log.info("session %s %s: %s", self.session_id, status, reason)
+        if interrupted is not None:
+            raise interrupted
         return report
+
+    def _persist_stop(self, live_store: Any, status: str, reason: str) -> Path | None:
+        if self._account_key is None:
+            return None
+        self._heartbeat_if_due(force=True)
+        self.status = "stopped"
+        try:
+            return self.write_report()
+        finally:
+            live_store.close_session(self.store, self.session_id, status, reason)
 
     async def _flatten(self) -> None:
         prices = self._last_prices

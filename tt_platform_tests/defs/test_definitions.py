@@ -9,9 +9,10 @@ def test_definitions_load_and_validate():
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert keys == {
         "watchlist", "bars", "features", "trained_policy", "evaluation_report",
-        "walk_forward_plan", "fold_policies", "fold_evaluation", "walk_forward_report",
+        "walk_forward_plan", "fold_policies", "fold_evaluation", "walk_forward_report", "trading_book",
     }
-    assert {job.name for job in defs.resolve_all_job_defs()} >= {"main_job", "universe_job", "walk_forward_job"}
+    assert {job.name for job in defs.resolve_all_job_defs()} >= {
+        "main_job", "universe_job", "walk_forward_job", "live_session"}
 
 
 def test_lineage_edges_carry_the_watchlist_snapshot_and_the_policy():
@@ -28,6 +29,8 @@ def test_lineage_edges_carry_the_watchlist_snapshot_and_the_policy():
     assert parents["fold_policies"] == {"walk_forward_plan"}
     assert parents["fold_evaluation"] == {"walk_forward_plan", "fold_policies"}
     assert parents["walk_forward_report"] == {"walk_forward_plan", "fold_evaluation"}
+    # the book a session trades follows the policies (observed by live_session, never materialized)
+    assert parents["trading_book"] == {"trained_policy", "walk_forward_report"}
     by_name = {a.key.to_user_string(): a for a in ALL_ASSETS}
     # data-carrying edges (inputs), not bare ordering
     assert set(by_name["evaluation_report"].keys_by_input_name) == {"trained_policy"}

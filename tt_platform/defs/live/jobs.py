@@ -1,11 +1,14 @@
 """``live_session``: one op (``trading_session``) that runs a paper or live trading session until it is stopped.
 
 Start it with ``dagster job launch -w workspace.yaml -j live_session -c paper.yaml`` (or from
-the Launchpad, or ``tt live --config paper.yaml``); stop it with Terminate in the UI. The op
-checks the run's status every second (asyncio can swallow the interrupt that termination
-sends), then cancels open orders, optionally flattens, persists and disconnects; the run ends
-CANCELED. The job's tags let the instance's queue hold a second session on the same IB account
-(``tt/ib_account``, one per value), and the op refuses to start beside a running one anyway.
+the Launchpad, or ``tt live --config paper.yaml``); stop it with Terminate in the UI. Termination
+marks the run CANCELING, then interrupts the step process; while the session runs that interrupt
+is only recorded, and the session checks for it at every tick and for the run's status every
+second, then cancels open orders, optionally flattens, persists and disconnects; the run ends
+CANCELED. (An interrupt raised where it lands could cut that cleanup short: the session would
+stay "running" in the store and hold the account until it went stale.) The job's tags let the
+instance's queue hold a second session on the same IB account (``tt/ib_account``, one per
+value), and the op refuses to start beside a running one anyway.
 Never retried: a trading session is restarted by a person, who reads why it stopped first.
 """
 
@@ -13,6 +16,7 @@ Never retried: a trading session is restarted by a person, who reads why it stop
 import time
 
 import dagster as dg
+from dagster._utils.interrupts import capture_interrupts, check_captured_interrupt
 
 from tt_platform.config.dagster import config_values, dagster_config_class
 from tt_platform.defs.platform.resources import PlatformResource
@@ -32,6 +36,8 @@ TRADING_BOOK = dg.AssetSpec(
     "live_session at every heartbeat (tt_portfolio and tt_holdings hold every mark).",
     kinds={"ib", "postgres"},
     owners=["team:trading"],
+    # a session trades the policy the walk-forward gate promoted (or one trained_policy made)
+    deps=["trained_policy", "walk_forward_report"],
 )
 STATUS_POLL_SECONDS = 1.0
 
@@ -63,6 +69,8 @@ def _hooks(context: dg.OpExecutionContext) -> SessionHooks:
 
     def stop_reason() -> str | None:
         now = time.monotonic()
+        if last["reason"] is None and check_captured_interrupt():
+            last["reason"] = "terminated (interrupted)"
         if last["reason"] is None and now - last["checked"] >= STATUS_POLL_SECONDS:
             last["checked"] = now
             run = instance.get_run_by_id(run_id)
@@ -130,12 +138,17 @@ def trading_session(context: dg.OpExecutionContext, config: LiveSessionOpConfig,
         f"{prepared.policy.feature_set_hash}) on {prepared.policy.interval} bars of {', '.join(prepared.policy.symbols)}; "
         f"IB {prepared.ib_host}:{prepared.ib_port}, account {account} ({source})")
     session = build_session(prepared, session_id=session_id, run_id=context.run_id, hooks=_hooks(context))
-    result = run(session)
+    # termination's interrupt is recorded, not raised, until the session has stopped: the hooks
+    # see it at the next tick (during start-up: once the loop starts; every start-up step has a
+    # timeout), and nothing cuts the cancel-persist-disconnect of the stop short
+    with capture_interrupts():
+        result = run(session)
+        interrupted = check_captured_interrupt()
     context.log.info(
         f"session {session_id} {result.status}: {result.reason}; {result.decisions} decision(s), "
         f"{result.orders_sent} order(s), {result.fills} fill(s), equity {result.equity:,.2f}"
         + (f", report {result.report_path}" if result.report_path else ""))
-    if result.status == "canceled":
+    if result.status == "canceled" or interrupted:
         # the run ends CANCELED, as termination from the UI intends
         raise dg.DagsterExecutionInterruptedError(f"session {session_id} stopped: {result.reason}")
 
