@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from tt_platform.config.run_config import DuplicateKeyError, UniqueKeyLoader
 from tt_platform.config.strict import StrictModel
@@ -97,6 +97,8 @@ class LiveSessionConfig(StrictModel):
         "'policy:<policy_id>' for a policy in tt_policy")
     symbols: list[str] = Field(
         default_factory=list, description="the universe you expect; empty: the policy's own (must match)")
+    watchlist: str | None = Field(
+        None, description="a watchlist CSV whose symbols you expect (instead of symbols); must match the policy's")
     interval: str | None = Field(None, description="bar interval you expect; null: the policy's own (must match)")
     capital: float = Field(100_000.0, gt=0, description="the session's starting equity, in account currency")
     calendar: str = Field("XNYS", description="exchange_calendars name of the market clock")
@@ -144,12 +146,30 @@ class LiveSessionConfig(StrictModel):
             raise ValueError(f"symbols lists {duplicated} more than once")
         return cleaned
 
+    @field_validator("watchlist")
+    @classmethod
+    def _one_universe(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("symbols"):
+            raise ValueError("give symbols or a watchlist, not both")
+        return value
+
     @field_validator("interval")
     @classmethod
     def _interval(cls, value: str | None) -> str | None:
         if value is not None and value not in INTERVALS:
             raise ValueError(f"interval {value!r} is not one of {list(INTERVALS)}")
         return value
+
+    def expected_symbols(self) -> list[str]:
+        """The universe the operator expects: ``symbols``, or the watchlist file's (empty: none)."""
+        if self.watchlist:
+            from tt_platform.data.watchlist import WatchlistError, load_watchlist
+
+            try:
+                return list(load_watchlist(self.watchlist).symbols)
+            except (WatchlistError, OSError) as exc:
+                raise LiveConfigError(f"watchlist: {exc}") from None
+        return list(self.symbols)
 
     def policy_selector(self) -> tuple[str, str]:
         """("alias", name), ("version", number) or ("policy_id", id)."""

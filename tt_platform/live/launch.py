@@ -48,11 +48,13 @@ def prepare(config: LiveSessionConfig, *, settings: Any, store: Any, tracker: An
     naming the problem (no connection is opened before this passes)."""
     row, label = resolve_policy_row(store, config.policy_selector(), tracker)
     policy = verify_policy(row, label)
-    if config.symbols and sorted(config.symbols) != sorted(policy.symbols):
-        extra = sorted(set(config.symbols) - set(policy.symbols))
-        missing = sorted(set(policy.symbols) - set(config.symbols))
+    expected = config.expected_symbols()
+    if expected and sorted(expected) != sorted(policy.symbols):
+        extra = sorted(set(expected) - set(policy.symbols))
+        missing = sorted(set(policy.symbols) - set(expected))
+        key = f"watchlist {config.watchlist}" if config.watchlist else "symbols"
         raise LiveConfigError(
-            f"symbols: policy {policy.policy_id} trades {list(policy.symbols)}; the config lists "
+            f"{key}: policy {policy.policy_id} trades {list(policy.symbols)}; the config lists "
             f"{'extra ' + str(extra) if extra else ''}{' and ' if extra and missing else ''}"
             f"{'lacks ' + str(missing) if missing else ''} (leave symbols empty to take the policy's)")
     if config.interval and config.interval != policy.interval:
