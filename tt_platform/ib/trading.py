@@ -374,6 +374,7 @@ class IBTrading:
         self._outstanding: dict[str, asyncio.Future] = {}  # timed-out open-orders/positions requests
         self._locks: dict[str, asyncio.Lock] = {}
         self._sent_refs: set[str] = set()
+        self._trades_seen = 0  # how many of ib_insync's trades _sent_refs already holds
         self._reported: dict[str, bool] = {}  # exec_id -> delivered with its commission
         self._pending_fills: dict[str, tuple[Any, asyncio.TimerHandle]] = {}  # waiting for commissions
         self._rules: dict[str, ContractRules] = {}
@@ -821,7 +822,13 @@ class IBTrading:
         return accounts[0] if accounts else ""
 
     def _ref_sent(self, order_ref: str) -> bool:
-        return order_ref in self._sent_refs or any(t.order.orderRef == order_ref for t in self._ib.trades())
+        if order_ref in self._sent_refs:
+            return True
+        trades = self._ib.trades()
+        if len(trades) != self._trades_seen:  # refs IB told us of (other clients, before a restart)
+            self._trades_seen = len(trades)
+            self._sent_refs.update(t.order.orderRef for t in trades if t.order.orderRef)
+        return order_ref in self._sent_refs
 
     async def place(self, order: BrokerOrder, rules: ContractRules) -> BrokerOrderState | None:
         """Send ``order`` (quantity in whole lots toward zero, limit on the tick grid, BUY down /

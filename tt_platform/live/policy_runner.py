@@ -54,9 +54,10 @@ class PolicyRunner:
         # warmup_bars already counts the z-score window
         needed = max(policy.feature_set.warmup_bars + env.window_size, env.vol_lookback + 1)
         self.history_bars = int(history_bars or needed + HISTORY_MARGIN)
-        # codes number the symbols in sorted order, so (stamp, code) order is (ts, symbol) order
+        # codes number the symbols in sorted order, so (stamp, code) order is (ts, symbol) order;
+        # only canonical (upper-case) names can match a bar, as after normalize_bars
         self._names = sorted(self.symbols)
-        self._code = {symbol: i for i, symbol in enumerate(self._names)}
+        self._code = {symbol: i for i, symbol in enumerate(self._names) if symbol == symbol.upper()}
         self._name_array = pd.Series(self._names, dtype=object).astype(str).array  # the dtype normalize_bars gives
         self._column = np.array([self.symbols.index(symbol) for symbol in self._names], dtype=np.int64)
         self._ts = np.empty(0, dtype=np.int64)  # ns since the epoch, UTC

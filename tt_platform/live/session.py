@@ -27,6 +27,7 @@ disconnect, close the session.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import math
@@ -171,6 +172,7 @@ class LiveSession:
         self._shadow_prices_by_ref: dict[str, float] = {}
         self._last_reconcile = time.monotonic()
         self._resting_paper: list[tuple[str, Order]] = []
+        self._wake = asyncio.Event()
         self._rules: dict[str, Any] = {}
 
     # clock -------------------------------------------------------------------------------------
@@ -213,7 +215,7 @@ class LiveSession:
             if self.config.mode == "live":
                 self._rules = await self.trading.contract_rules(self.symbols)
             await self._reconcile("start")
-            self.trading.on_realtime_bar = lambda bar: self._sub_bars.append(bar)
+            self.trading.on_realtime_bar = self._on_sub_bar
             self.trading.on_execution = lambda execution: self._executions.append(execution)
             self.trading.on_connectivity = self._on_connectivity
             await self.trading.subscribe_realtime_bars(self.symbols)
@@ -221,6 +223,10 @@ class LiveSession:
             self._start_health_server()
             log.info("session %s running: %s %s on %s bars of %s", self.session_id, self.config.mode,
                      self.policy.version_label, self.policy.interval, ", ".join(self.symbols))
+            # start-up made most of the objects the session keeps: out of the collector's way, so a
+            # full collection (hundreds of ms) does not land between a bar's close and its orders
+            gc.collect()
+            gc.freeze()
             while True:
                 self.stop_reason = self.stop_reason or self.hooks.stop_reason()
                 if self.stop_reason:
@@ -229,7 +235,12 @@ class LiveSession:
                     self.stop_reason = f"reached max_decisions ({self.config.max_decisions})"
                     break
                 await self._tick()
-                await asyncio.sleep(self.poll_seconds)
+                # woken by the next sub-bar, or after poll_seconds for the clock-driven work
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
             status, reason = ("canceled" if self.stop_reason.startswith("terminated") else "stopped"), self.stop_reason
         except (SessionInterrupted, asyncio.CancelledError, KeyboardInterrupt) as exc:
             status, reason = "canceled", f"interrupted ({type(exc).__name__})"
@@ -387,6 +398,10 @@ class LiveSession:
         await self._reconcile("reconnect")
         log.info("session %s: reconnected (%d so far)", self.session_id, self.reconnects)
 
+    def _on_sub_bar(self, bar: Any) -> None:
+        self._sub_bars.append(bar)
+        self._wake.set()
+
     def _on_connectivity(self, code: int, message: str) -> None:
         """IB lost (1100) or regained (1101, 1102) its own connection: fills may have happened
         meanwhile that only reqExecutions shows, so no order goes out before a reconciliation."""
@@ -411,62 +426,88 @@ class LiveSession:
         return sets
 
     def _drain_executions(self) -> None:
-        pending, self._executions = self._executions, []
-        for execution in pending:
-            ref_session = None
-            try:
-                ref_session = parse_order_ref(execution.order_ref).session
-            except ValueError:
-                pass
-            if ref_session == self.ref_session:
-                self._book_execution(execution)
-
-    def _book_execution(self, execution: Any) -> None:
-        """Record one broker fill (once: fill ids are exec ids) and book it into the book. IB may
-        deliver an execution again with its commission, which is then booked as a correction."""
+        """Book the session's new executions: one insert for the fills, one read and one write
+        for their orders (a bar's worth of fills must not cost a round trip each)."""
         from tt_platform.store import live as live_store
 
+        pending, self._executions = self._executions, []
+        ours = [e for e in pending if _ref_session(e.order_ref) == self.ref_session]
+        repeats = [e for e in ours if e.exec_id in self._booked_commission]
+        fresh = list({e.exec_id: e for e in ours if e.exec_id not in self._booked_commission}.values())
+        for execution in repeats:  # a late commission, or nothing new
+            self._book_execution(execution)
+        if not fresh:
+            return
+        rows = [self._fill_row(e) for e in fresh]
+        new_ids = live_store.insert_new_fills(self.store, rows)
+        booked = [e for e in fresh if e.exec_id in new_ids]
+        for execution, row in zip(fresh, rows, strict=True):
+            if execution.exec_id in new_ids:
+                self._booked_commission[execution.exec_id] = row["commission"]
+        stored = live_store.get_orders(self.store, [e.order_ref for e in booked])
+        for execution in booked:
+            self._apply_fill(execution, stored.get(execution.order_ref))
+        live_store.record_order_progress(self.store, [], [
+            {"order_id": ref, "status": row["status"], "filled_quantity": row["filled_quantity"],
+             "avg_fill_price": row["avg_fill_price"]} for ref, row in stored.items()])
+
+    def _fill_row(self, execution: Any) -> dict[str, Any]:
         sign = 1.0 if str(execution.side).upper() in ("BUY", "BOT") else -1.0
         known = execution.commission is not None and math.isfinite(execution.commission)
-        commission = float(execution.commission) if known else 0.0
         row = {"fill_id": execution.exec_id, "order_id": execution.order_ref, "ts": execution.time,
                "instrument": execution.symbol, "quantity": sign * execution.shares, "price": execution.price,
-               "commission": commission}
+               "commission": float(execution.commission) if known else 0.0}
         shadow = self._shadow_prices_by_ref.get(execution.order_ref)
         if shadow is not None and math.isfinite(shadow):
             row["shadow_price"] = shadow
             row["divergence_bps"] = sign * (execution.price - shadow) / shadow * 1e4
-        if not known and execution.exec_id in self._booked_commission:
-            return  # a repeat without news
-        new = live_store.record_fill(self.store, row)
-        if not new:
-            booked = self._booked_commission.get(execution.exec_id)
-            if known and booked is not None and booked != commission:
-                self.portfolio.cash -= commission - booked
-                self.portfolio.total_commission += commission - booked
-                self._booked_commission[execution.exec_id] = commission
-            return
-        self._booked_commission[execution.exec_id] = commission
+        return row
+
+    def _apply_fill(self, execution: Any, stored: dict[str, Any] | None) -> None:
+        """Book a new fill into the book and into ``stored`` (its order's row, changed in place)."""
+        sign = 1.0 if str(execution.side).upper() in ("BUY", "BOT") else -1.0
+        commission = self._booked_commission.get(execution.exec_id, 0.0)
         if execution.symbol in self.symbols:
             book_fill(self.portfolio, execution.symbol, sign * execution.shares, execution.price, commission)
         flight = self.in_flight.get(execution.order_ref)
         if flight is not None:
             flight.filled += execution.shares
         self.fills += 1
+        if stored is None:
+            return
+        before = float(stored["filled_quantity"] or 0.0)
+        filled = min(before + execution.shares, float(stored["quantity"]))
+        stored["avg_fill_price"] = ((stored["avg_fill_price"] or 0.0) * before
+                                    + execution.price * execution.shares) / (before + execution.shares)
+        stored["filled_quantity"] = filled
+        if filled >= float(stored["quantity"]) - 1e-9:
+            stored["status"] = "filled"
+            self.in_flight.pop(execution.order_ref, None)
+        elif stored["status"] in ("pending_submit", "submitted"):
+            stored["status"] = "partially_filled"
+
+    def _book_execution(self, execution: Any) -> None:
+        """Record one broker fill (once: fill ids are exec ids) and book it into the book. IB may
+        deliver an execution again with its commission, which is then booked as a correction."""
+        from tt_platform.store import live as live_store
+
+        row = self._fill_row(execution)
+        known = execution.commission is not None and math.isfinite(execution.commission)
+        if not known and execution.exec_id in self._booked_commission:
+            return  # a repeat without news
+        if not live_store.record_fill(self.store, row):
+            booked = self._booked_commission.get(execution.exec_id)
+            if known and booked is not None and booked != row["commission"]:
+                self.portfolio.cash -= row["commission"] - booked
+                self.portfolio.total_commission += row["commission"] - booked
+                self._booked_commission[execution.exec_id] = row["commission"]
+            return
+        self._booked_commission[execution.exec_id] = row["commission"]
         stored = live_store.get_order(self.store, execution.order_ref)
+        self._apply_fill(execution, stored)
         if stored is not None:
-            before = float(stored["filled_quantity"] or 0.0)
-            filled = min(before + execution.shares, float(stored["quantity"]))
-            average = ((stored["avg_fill_price"] or 0.0) * before + execution.price * execution.shares) / (before + execution.shares)
-            status = stored["status"]
-            if filled >= float(stored["quantity"]) - 1e-9:
-                status = "filled"
-            elif status in ("pending_submit", "submitted"):
-                status = "partially_filled"
-            live_store.update_order(self.store, execution.order_ref, status=status, filled_quantity=filled,
-                                    avg_fill_price=average)
-            if status == "filled":
-                self.in_flight.pop(execution.order_ref, None)
+            live_store.update_order(self.store, execution.order_ref, status=stored["status"],
+                                    filled_quantity=stored["filled_quantity"], avg_fill_price=stored["avg_fill_price"])
 
     # one decision ------------------------------------------------------------------------------
 
@@ -860,6 +901,7 @@ class LiveSession:
             log.debug("disconnect failed", exc_info=True)
         if self._health is not None:
             self._health.stop()
+        gc.unfreeze()
         log.info("session %s %s: %s", self.session_id, status, reason)
         if interrupted is not None:
             raise interrupted
@@ -892,6 +934,13 @@ class LiveSession:
             await self._place_many(orders, refs, [float("nan")] * len(orders))
         self.core.mark(self.portfolio, prices)
         log.info("stop: flattened %d position(s)", len(orders))
+
+
+def _ref_session(ref: str) -> str | None:
+    try:
+        return parse_order_ref(ref).session
+    except ValueError:
+        return None
 
 
 def _per_symbol(action: np.ndarray, n: int) -> np.ndarray:

@@ -980,3 +980,39 @@ def get_order(conn_or_engine: Connection | Engine, order_id: str) -> dict[str, A
     with transaction(conn_or_engine) as conn:
         row = conn.execute(sa.select(*[order.c[n] for n in ORDER_FIELDS]).where(order.c.order_id == order_id)).mappings().first()
     return None if row is None else dict(row)
+
+
+def get_orders(conn_or_engine: Connection | Engine, order_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The rows of the given orders that are recorded, by order id (one query)."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return {}
+    with transaction(conn_or_engine) as conn:
+        rows = conn.execute(sa.select(*[order.c[n] for n in ORDER_FIELDS]).where(order.c.order_id.in_(ids))).mappings()
+        return {row["order_id"]: dict(row) for row in rows}
+
+
+def insert_new_fills(conn_or_engine: Connection | Engine, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert executions in one statement and return the fill ids that were new (a fill id
+    already stored is left as it is: executions are delivered again after reconnects).
+
+    Every row is checked as ``record_fill`` checks one: known order, same instrument, the sign
+    of the order's side; a bad row refuses the whole batch."""
+    if not rows:
+        return set()
+    values = [_fill_values(row) for row in rows]
+    with transaction(conn_or_engine) as conn:
+        parents = {row.order_id: row for row in conn.execute(
+            sa.select(order.c.order_id, order.c.side, order.c.instrument)
+            .where(order.c.order_id.in_({v["order_id"] for v in values})))}
+        for v in values:
+            parent = parents.get(v["order_id"])
+            if parent is None:
+                raise KeyError(f"fill {v['fill_id']!r}: order {v['order_id']!r} is not recorded; record_order it first")
+            if parent.instrument != v["instrument"] or (v["quantity"] > 0) != (parent.side == "buy"):
+                raise ValueError(f"fill {v['fill_id']!r} ({v['instrument']}, {v['quantity']:+g}) does not fit its "
+                                 f"{parent.side} order {v['order_id']!r} for {parent.instrument}")
+        columns = sorted({name for v in values for name in v})
+        statement = (pg_insert(fill).values([{name: v.get(name) for name in columns} for v in values])
+                     .on_conflict_do_nothing(index_elements=["fill_id"]).returning(fill.c.fill_id))
+        return set(conn.execute(statement).scalars())
