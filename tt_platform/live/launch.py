@@ -60,6 +60,12 @@ def prepare(config: LiveSessionConfig, *, settings: Any, store: Any, tracker: An
     if config.interval and config.interval != policy.interval:
         raise LiveConfigError(f"interval: policy {policy.policy_id} was trained on {policy.interval} bars, "
                               f"the config asks for {config.interval}")
+    needed = policy.feature_set.warmup_bars + policy.env_config.window_size
+    if config.warm_start_bars is not None and config.warm_start_bars < needed:
+        raise LiveConfigError(
+            f"warm_start_bars: {config.warm_start_bars} bars leave the policy's observations partly empty; its feature "
+            f"set needs {policy.feature_set.warmup_bars} bars of warm-up and its window {policy.env_config.window_size} "
+            f"more: give at least {needed}, or leave it empty")
     model = policy.load_model()
     report_dir = Path(config.report_dir) if config.report_dir else settings.tt_home / "reports" / "live"
     account = settings.ib_account.get_secret_value() if settings.ib_account else None

@@ -8,6 +8,7 @@ from tt_platform.bench import live
 from tt_platform.bench.harness import BenchResult
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_quick_live_benchmark_trades_50_symbols_and_reports_every_latency(embedded_postgres, monkeypatch):
     # the session's embedded server: the benchmark makes and drops its own schema on it

@@ -35,6 +35,8 @@ def test_the_universe_and_interval_must_be_the_policys(store_engine, tmp_path, p
     with pytest.raises(LiveConfigError, match="interval: policy ppo-tiny-live-s7 was trained on 1min bars, the config "
                                               "asks for 5min"):
         _prepare(store_engine, tmp_path, policy, interval="5min")
+    with pytest.raises(LiveConfigError, match="warm_start_bars: 20 bars leave the policy's observations partly empty"):
+        _prepare(store_engine, tmp_path, policy, warm_start_bars=20)
     with pytest.raises(LiveConfigError, match=r"watchlist: .*missing\.csv"):
         _prepare(store_engine, tmp_path, policy, watchlist=str(tmp_path / "missing.csv"))
 

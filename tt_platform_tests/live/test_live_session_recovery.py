@@ -70,6 +70,7 @@ def _broker_orders(emulator: GatewayEmulator) -> list:
     return list(emulator.broker.orders.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("store_backend", ["embedded"], indirect=True)
 def test_an_order_killed_between_submit_and_acknowledgement_is_never_sent_again(store_engine, store_url, tmp_path,
                                                                                 caplog):
