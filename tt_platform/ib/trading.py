@@ -1077,7 +1077,7 @@ class IBTrading:
             try:
                 self._ib.cancelRealTimeBars(stream.bars)
                 return
-            except ConnectionError:
+            except ConnectionError:  # no socket to send the cancel on: just end it locally
                 pass
         self._ib.wrapper.endSubscription(stream.bars)
 

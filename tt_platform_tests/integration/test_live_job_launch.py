@@ -22,6 +22,7 @@ process group, which is killed at the end: the code server outlives the CLI by d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -350,9 +351,7 @@ def test_a_launched_live_session_terminated_from_the_instance_ends_canceled_with
             if launch.poll() is None:
                 launch.kill()
             # the orphaned code server (and a run worker still alive after a failure)
-            try:
+            with contextlib.suppress(ProcessLookupError):  # already gone
                 os.killpg(launch.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             launch.wait(timeout=10)
         instance.dispose()
