@@ -467,31 +467,39 @@ class GatewayEmulator:
             owner.send(msg.order_status(ticket))
             owner.send(msg.open_order(ticket, spec))
             owner.send(msg.commission_report(execution))
-        self.publish_account()
+        self.publish_account([ticket.symbol])
 
-    def publish_account(self) -> None:
+    def publish_account(self, changed: list[str] | None = None) -> None:
+        """Push account updates to subscribers. Like IB, a change re-sends only the changed
+        contracts' position and portfolio rows (``changed``); None re-sends every holding."""
         for session in list(self.sessions.values()):
             if session.positions_subscribed:
-                self.send_positions(session)
+                self.send_positions(session, changed)
             if session.account_subscribed:
-                self.send_account(session, end=False)
+                self.send_account(session, end=False, symbols=changed)
             for req_id in session.account_multi:
                 self.send_account_multi(session, req_id)
 
-    def send_positions(self, session: ClientSession) -> None:
-        for symbol, holding in self.broker.holdings.items():
+    def _holdings(self, symbols: list[str] | None):
+        holdings = self.broker.holdings
+        if symbols is None:
+            return list(holdings.items())
+        return [(symbol, holdings[symbol]) for symbol in symbols if symbol in holdings]
+
+    def send_positions(self, session: ClientSession, symbols: list[str] | None = None) -> None:
+        for symbol, holding in self._holdings(symbols):
             spec = self.contracts.lookup(symbol)
             session.send(msg.position(self.broker.account, spec, holding.quantity, holding.avg_cost))
 
     def account_rows(self) -> list[tuple[str, str]]:
         return [(key, f"{value:.2f}") for key, value in self.broker.account_values().items()]
 
-    def send_account(self, session: ClientSession, end: bool) -> None:
+    def send_account(self, session: ClientSession, end: bool, symbols: list[str] | None = None) -> None:
         account = self.broker.account
         for key, value in self.account_rows():
             session.send(msg.account_value(key, value, "USD", account))
         session.send(msg.account_value("AccountCode", account, "", account))
-        for symbol, h in self.broker.holdings.items():
+        for symbol, h in self._holdings(symbols):
             mark = self.broker.marks.get(symbol, h.avg_cost)
             session.send(
                 msg.portfolio_value(
@@ -564,7 +572,7 @@ class GatewayEmulator:
                     self.publish_fill(ticket, execution)
             self.broker.mark(symbol, float(bar.close))
         if symbol in self.broker.holdings:
-            self.publish_account()
+            self.publish_account([symbol])
 
     # real-time bars ---------------------------------------------------------------------------
 

@@ -128,3 +128,27 @@ def test_executions_and_positions_are_shared_across_clients_and_reconnects(gatew
     finally:
         again.disconnect()
         other.disconnect()
+
+
+def test_a_fill_resends_only_the_changed_contracts_position_and_portfolio_rows(gateway):
+    """As at IB: a fill in one contract updates that contract, not every holding (with 50 holdings,
+    re-sending all of them on each fill floods the client while it is placing orders)."""
+    ib = connect(gateway)
+    try:
+        contracts = [Stock(symbol, "SMART", "USD") for symbol in ("AAA", "BBB")]
+        ib.qualifyContracts(*contracts)
+        for contract in contracts:
+            trade = ib.placeOrder(contract, MarketOrder("BUY", 10))
+            assert wait_until(ib, lambda trade=trade: trade.isDone())
+        assert wait_until(ib, lambda: sorted(p.contract.symbol for p in ib.positions()) == ["AAA", "BBB"])
+        positions, portfolio = [], []
+        ib.positionEvent += lambda position: positions.append(position.contract.symbol)
+        ib.updatePortfolioEvent += lambda item: portfolio.append(item.contract.symbol)
+        trade = ib.placeOrder(contracts[1], MarketOrder("BUY", 5))
+        assert wait_until(ib, lambda: trade.isDone() and "BBB" in positions and "BBB" in portfolio)
+        ib.sleep(0.3)
+        assert set(positions) == {"BBB"} and set(portfolio) == {"BBB"}
+        assert {p.contract.symbol: p.position for p in ib.positions()} == {"AAA": 10.0, "BBB": 15.0}
+        assert {item.contract.symbol: item.position for item in ib.portfolio()} == {"AAA": 10.0, "BBB": 15.0}
+    finally:
+        ib.disconnect()
