@@ -206,7 +206,7 @@ class SessionProbe:
         session = self.session
         runner = session.runner
         self._patch(runner, "extend", self._stage("bars_in", runner.extend))
-        self._patch(session, "_latest_prices", self._stage("bars_in", session._latest_prices))
+        self._patch(runner, "last_closes", self._stage("bars_in", runner.last_closes))
         self._patch(runner, "evaluate", self._stage("features_policy", runner.evaluate))
         self._patch(session_module, "decide", self._stage("decide", session_module.decide))
         self._patch(live_store, "record_new_orders", self._stage("write_ahead", live_store.record_new_orders))

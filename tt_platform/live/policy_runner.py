@@ -81,6 +81,16 @@ class PolicyRunner:
     def last_bar_time(self) -> pd.Timestamp | None:
         return None if not len(self._ts) else pd.Timestamp(int(self._ts[-1]), tz="UTC")
 
+    def last_closes(self) -> np.ndarray:
+        """Each symbol's last close held, in the policy's symbol order (NaN before its first bar)."""
+        closes = np.full(len(self.symbols), np.nan)
+        if len(self._codes):
+            # the window is sorted by time: each code's last row is its newest bar
+            codes, first_from_end = np.unique(self._codes[::-1], return_index=True)
+            rows = len(self._codes) - 1 - first_from_end
+            closes[self._column[codes]] = self._values[rows, _VALUE_COLUMNS.index("close")]
+        return closes
+
     def extend(self, bars: pd.DataFrame) -> int:
         """Add completed bars (canonical columns) of the policy's symbols; a bar already held
         (same symbol and ts) is replaced by the newer one. Returns the bars now held."""

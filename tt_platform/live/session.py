@@ -27,12 +27,13 @@ disconnect, close the session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,10 +103,6 @@ class _InFlight:
     sent_at: float  # time.monotonic()
     shadow_price: float
     filled: float = 0.0  # shares filled so far
-
-
-class SessionInterrupted(Exception):
-    """The run was asked to stop (termination from the UI, Ctrl-C)."""
 
 
 class LiveSession:
@@ -236,13 +233,11 @@ class LiveSession:
                     break
                 await self._tick()
                 # woken by the next sub-bar, or after poll_seconds for the clock-driven work
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                except TimeoutError:
-                    pass
                 self._wake.clear()
             status, reason = ("canceled" if self.stop_reason.startswith("terminated") else "stopped"), self.stop_reason
-        except (SessionInterrupted, asyncio.CancelledError, KeyboardInterrupt) as exc:
+        except (asyncio.CancelledError, KeyboardInterrupt) as exc:
             status, reason = "canceled", f"interrupted ({type(exc).__name__})"
             raise
         except BaseException as exc:
@@ -337,8 +332,7 @@ class LiveSession:
                            recorded_fill_ids=set(fills["fill_id"]) if not fills.empty else set(),
                            open_orders=open_orders, executions=executions, broker_positions=positions,
                            our_positions=ours)
-        for execution in result.new_executions:
-            self._book_execution(execution)
+        self._book_executions(result.new_executions)
         for update in result.order_updates:
             fields = {"status": update.status, "message": update.message}
             if update.broker_order_id is not None:
@@ -426,16 +420,21 @@ class LiveSession:
         return sets
 
     def _drain_executions(self) -> None:
-        """Book the session's new executions: one insert for the fills, one read and one write
-        for their orders (a bar's worth of fills must not cost a round trip each)."""
+        """Book the executions IB pushed since the last tick (those of this session's orders)."""
+        pending, self._executions = self._executions, []
+        self._book_executions([e for e in pending if _ref_session(e.order_ref) == self.ref_session])
+
+    def _book_executions(self, executions: list[Any]) -> None:
+        """Record and book fills once each (fill ids are exec ids): one insert for the fills, one
+        read and one write for their orders, whatever their number. A fill delivered again with
+        its commission books the commission as a correction."""
         from tt_platform.store import live as live_store
 
-        pending, self._executions = self._executions, []
-        ours = [e for e in pending if _ref_session(e.order_ref) == self.ref_session]
+        ours = list(executions)
         repeats = [e for e in ours if e.exec_id in self._booked_commission]
         fresh = list({e.exec_id: e for e in ours if e.exec_id not in self._booked_commission}.values())
         for execution in repeats:  # a late commission, or nothing new
-            self._book_execution(execution)
+            self._book_commission(execution)
         if not fresh:
             return
         rows = [self._fill_row(e) for e in fresh]
@@ -486,28 +485,18 @@ class LiveSession:
         elif stored["status"] in ("pending_submit", "submitted"):
             stored["status"] = "partially_filled"
 
-    def _book_execution(self, execution: Any) -> None:
-        """Record one broker fill (once: fill ids are exec ids) and book it into the book. IB may
-        deliver an execution again with its commission, which is then booked as a correction."""
+    def _book_commission(self, execution: Any) -> None:
+        """An execution booked before, delivered again: book a commission IB reported late."""
         from tt_platform.store import live as live_store
 
-        row = self._fill_row(execution)
         known = execution.commission is not None and math.isfinite(execution.commission)
-        if not known and execution.exec_id in self._booked_commission:
-            return  # a repeat without news
-        if not live_store.record_fill(self.store, row):
-            booked = self._booked_commission.get(execution.exec_id)
-            if known and booked is not None and booked != row["commission"]:
-                self.portfolio.cash -= row["commission"] - booked
-                self.portfolio.total_commission += row["commission"] - booked
-                self._booked_commission[execution.exec_id] = row["commission"]
+        booked = self._booked_commission.get(execution.exec_id)
+        if not known or booked is None or booked == float(execution.commission):
             return
-        self._booked_commission[execution.exec_id] = row["commission"]
-        stored = live_store.get_order(self.store, execution.order_ref)
-        self._apply_fill(execution, stored)
-        if stored is not None:
-            live_store.update_order(self.store, execution.order_ref, status=stored["status"],
-                                    filled_quantity=stored["filled_quantity"], avg_fill_price=stored["avg_fill_price"])
+        live_store.record_fill(self.store, self._fill_row(execution))
+        self.portfolio.cash -= float(execution.commission) - booked
+        self.portfolio.total_commission += float(execution.commission) - booked
+        self._booked_commission[execution.exec_id] = float(execution.commission)
 
     # one decision ------------------------------------------------------------------------------
 
@@ -519,37 +508,11 @@ class LiveSession:
                 bar_set.ts + pd.Timedelta(self.policy.interval if self.policy.interval != "1d" else "0s") > self._first_sub_bar:
             log.info("skipping the bar of %s: the stream started inside it", bar_set.ts)
             return
-        rows = [bar.as_dict() | {"symbol": symbol} for symbol, bar in bar_set.bars.items()]
-        if bar_set.missing:
-            log.warning("bar %s: no bar for %s", bar_set.ts, ", ".join(bar_set.missing))
-        self.runner.extend(pd.DataFrame(rows))
-        if self.config.mode == "paper":
-            self._fill_resting_paper_orders(bar_set)
-        for symbol in bar_set.bars:
-            self._last_bar_by_symbol[symbol] = pd.Timestamp(bar_set.ts)
-        self._last_bar_time = pd.Timestamp(bar_set.ts)
-        prices_now = self._latest_prices()
-        # orders still working at IB count as held: the next decision must not order them again
-        book = self._book_with_working_orders(prices_now)
-        output = self.runner.evaluate(book.weights(prices_now))
-        self._last_prices = output.prices
-        bar_time = pd.Timestamp(bar_set.ts).to_pydatetime()
-        market_open = self.market_open(bar_set.end)
-        orders_cfg = self.config.orders
         trading_allowed = self.reconciled and not self.config.dry_run
-        decision = decide(
-            bar_time=bar_time, target_weights=output.target_weights, portfolio=book,
-            prices=output.prices, market_open=market_open, trading_day=self.trading_day(bar_set.ts),
-            gate=self.gate, ref_session=self.ref_session, breaker=self.breaker, tradable=output.tradable,
-            min_order_value=orders_cfg.min_order_value,
-            order_type=OrderType.LIMIT if orders_cfg.order_type == "limit" else OrderType.MARKET,
-            limit_offset_bps=orders_cfg.limit_offset_bps, started_ns=started_ns)
+        with _collector_paused():
+            decision, output, sent = await self._decide_and_send(bar_set, started_ns, trading_allowed)
         step = self.step
-        sent = 0
-        self._submitted_ns = self._acknowledged_ns = None
-        if trading_allowed:
-            sent = await self._send(decision, output.prices, output.tradable, step)
-        elif decision.orders:
+        if not trading_allowed and decision.orders:
             why = "dry run" if self.config.dry_run else "not reconciled with the broker"
             log.info("bar %s: %d order(s) decided, none sent (%s): %s", bar_set.ts, len(decision.orders), why,
                      "; ".join(f"{o.side} {abs(o.quantity):g} {o.symbol}" for o in decision.orders))
@@ -578,6 +541,24 @@ class LiveSession:
                              + (" (flattening)" if decision.guardrails.flattening else " (holding, no new orders)"))
         self._write_report_on_new_day(bar_set.ts)
 
+    async def _decide_and_send(self, bar_set: BarSet, started_ns: int, trading_allowed: bool
+                               ) -> tuple[Decision, Any, int]:
+        """From a completed bar set to its orders handed to the broker (or filled on paper)."""
+        rows = [bar.as_dict() | {"symbol": symbol} for symbol, bar in bar_set.bars.items()]
+        if bar_set.missing:
+            log.warning("bar %s: no bar for %s", bar_set.ts, ", ".join(bar_set.missing))
+        self.runner.extend(pd.DataFrame(rows))
+        if self.config.mode == "paper":
+            self._fill_resting_paper_orders(bar_set)
+        for symbol in bar_set.bars:
+            self._last_bar_by_symbol[symbol] = pd.Timestamp(bar_set.ts)
+        self._last_bar_time = pd.Timestamp(bar_set.ts)
+        decision, output = self._decide(pd.Timestamp(bar_set.ts), pd.Timestamp(bar_set.end), started_ns)
+        self._last_prices = output.prices
+        self._submitted_ns = self._acknowledged_ns = None
+        sent = await self._send(decision, output.prices, output.tradable) if trading_allowed else 0
+        return decision, output, sent
+
     def _book_with_working_orders(self, prices: np.ndarray) -> Portfolio:
         """The book as if every working order's unfilled rest had filled at ``prices`` (the book
         itself when nothing is working)."""
@@ -594,13 +575,28 @@ class LiveSession:
         book.cash = self.portfolio.cash - float(pending @ prices)
         return book
 
-    def _latest_prices(self) -> np.ndarray:
-        bars = self.runner.bars
-        last = bars.sort_values("ts").groupby("symbol")["close"].last()
-        fallback = self._last_prices if self._last_prices is not None else np.ones(len(self.symbols))
-        return np.array([float(last.get(s, fallback[i])) for i, s in enumerate(self.symbols)])
+    def _decide(self, bar_time: pd.Timestamp, bar_end: pd.Timestamp, started_ns: int | None = None
+                ) -> tuple[Decision, Any]:
+        """The policy and the guardrails on the last bar the runner holds (stamped ``bar_time``,
+        closed at ``bar_end``): the decision and the policy's output."""
+        prices = self.runner.last_closes()
+        if self._last_prices is not None:
+            prices = np.where(np.isnan(prices), self._last_prices, prices)
+        prices = np.where(np.isnan(prices), 1.0, prices)  # no bar yet: nothing is held there
+        # orders still working at IB count as held: the next decision must not order them again
+        book = self._book_with_working_orders(prices)
+        output = self.runner.evaluate(book.weights(prices))
+        orders = self.config.orders
+        decision = decide(
+            bar_time=bar_time.to_pydatetime(), target_weights=output.target_weights, portfolio=book,
+            prices=output.prices, market_open=self.market_open(bar_end), trading_day=self.trading_day(bar_time),
+            gate=self.gate, ref_session=self.ref_session, breaker=self.breaker, tradable=output.tradable,
+            min_order_value=orders.min_order_value,
+            order_type=OrderType.LIMIT if orders.order_type == "limit" else OrderType.MARKET,
+            limit_offset_bps=orders.limit_offset_bps, started_ns=started_ns)
+        return decision, output
 
-    async def _send(self, decision: Decision, prices: np.ndarray, tradable: np.ndarray, step: int) -> int:
+    async def _send(self, decision: Decision, prices: np.ndarray, tradable: np.ndarray) -> int:
         from tt_platform.store import live as live_store
 
         orders, refs = [], []
@@ -758,9 +754,7 @@ class LiveSession:
         except Exception as exc:  # noqa: BLE001 - without the fills the rest is unknown: do not send
             log.warning("order %s: not converted to market, executions unavailable (%s)", ref, exc)
             return
-        for execution in executions:
-            if execution.order_ref == ref:
-                self._book_execution(execution)
+        self._book_executions([e for e in executions if e.order_ref == ref])
         filled = sum(e.shares for e in executions if e.order_ref == ref)
         rest = abs(flight.order.quantity) - filled
         if rest <= 1e-9:
@@ -958,6 +952,19 @@ def _order_row(session_id: str, ref: str, order: Order, bar_time: datetime, now:
     }
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection between a bar's close and its orders: a collection that lands there
+    is a latency spike of tens of milliseconds. The collector runs again right after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 async def preview_decision(session: LiveSession) -> tuple[Decision, Any]:
     """What the session would decide on the last completed bar, sending and storing nothing:
     connect, warm start, evaluate the policy, run the guardrails (``tt live --dry-run``)."""
@@ -967,17 +974,7 @@ async def preview_decision(session: LiveSession) -> tuple[Decision, Any]:
         last = session.runner.last_bar_time()
         if last is None:
             raise ValueError("no bars to decide on: the store and IB returned no history for the policy's symbols")
-        prices = session._latest_prices()
-        output = session.runner.evaluate(session.portfolio.weights(prices))
         step = pd.Timedelta(session.policy.interval) if session.policy.interval != "1d" else pd.Timedelta(0)
-        orders_cfg = session.config.orders
-        decision = decide(
-            bar_time=pd.Timestamp(last).to_pydatetime(), target_weights=output.target_weights,
-            portfolio=session.portfolio, prices=output.prices, market_open=session.market_open(last + step),
-            trading_day=session.trading_day(last), gate=session.gate, ref_session=session.ref_session,
-            breaker=session.breaker, tradable=output.tradable, min_order_value=orders_cfg.min_order_value,
-            order_type=OrderType.LIMIT if orders_cfg.order_type == "limit" else OrderType.MARKET,
-            limit_offset_bps=orders_cfg.limit_offset_bps)
-        return decision, output
+        return session._decide(pd.Timestamp(last), pd.Timestamp(last) + step)
     finally:
         session.trading.disconnect()

@@ -286,3 +286,13 @@ def test_too_little_history_is_refused_naming_what_is_missing(policies, bars, st
     with pytest.raises(ValueError, match=r"no bars yet for \['CCC'\]"):
         partial.evaluate(np.zeros(3))
     assert runner(policies).last_bar_time() is None
+
+
+def test_last_closes_are_each_symbols_newest_close_held(policies, bars):
+    held = runner(policies)
+    assert np.isnan(held.last_closes()).all()  # nothing held yet
+    # a symbol missing from the newest bars keeps its own last close
+    window = bars[~((bars["symbol"] == "BBB") & (bars["ts"] > bars["ts"].max() - pd.Timedelta(minutes=3)))]
+    held.extend(window.sample(frac=1.0, random_state=3))
+    expected = window.sort_values("ts").groupby("symbol")["close"].last()
+    assert held.last_closes().tolist() == [float(expected[s]) for s in held.symbols]
