@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow bench ui mlflow-ui gateway-sim compose-check clean
+.PHONY: install demo test test-slow faults bench ui mlflow-ui gateway-sim compose-check clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,11 +23,15 @@ demo: install
 	$(BIN)/tt demo
 
 test: install
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow and not faults" $(PYTEST_ARGS)
 
 test-slow: install
 	@# exit code 5 means no test is marked slow, which is fine
-	$(BIN)/pytest -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/pytest -m "slow and not faults" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+faults: install
+	@# prints, per fault kind, the faults injected and the invariants checked (faults-results.json)
+	$(BIN)/pytest -m faults tt_platform_tests/faults $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 bench: install
 	$(BIN)/python -m tt_platform.bench

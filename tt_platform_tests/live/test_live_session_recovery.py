@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -122,10 +123,14 @@ def test_an_order_killed_between_submit_and_acknowledgement_is_never_sent_again(
         config = parse_live_config(_config(policy.policy_id, gateway.port, tmp_path, 45) | {"health_port": 0})
         prepared = prepare(config, settings=PlatformSettings(TT_HOME=str(tmp_path / "home")), store=store_engine,
                            tracker=None)
-        session = build_session(prepared, session_id=SESSION, run_id="restarted-run",
-                                hooks=SessionHooks(decision=on_decision), poll_seconds=0.05)
+        # a session that stops deciding (no bars after a fault) ends here, not at CI's time limit
+        deadline = time.monotonic() + 240.0
+        session = build_session(prepared, session_id=SESSION, run_id="restarted-run", poll_seconds=0.05,
+                                hooks=SessionHooks(decision=on_decision, stop_reason=lambda: (
+                                    "test deadline passed" if time.monotonic() > deadline else None)))
         result = run(session)
-        assert result.status == "stopped", result
+        assert result.status == "stopped" and result.reason.startswith("reached max_decisions"), (
+            result, faults, [r.getMessage() for r in caplog.records][-40:])
         assert faults == ["drop", "restart", "1100", "1102"] and result.reconnects >= 2
         # after 1100/1102 nothing goes out before a reconciliation
         messages = [r.getMessage() for r in caplog.records if r.name == "tt_platform.live.session"]
