@@ -45,6 +45,7 @@ from tt_platform.store.schema import (
     live_audit,
     live_session,
     order,
+    order_event,
     policy,
     portfolio,
 )
@@ -913,6 +914,18 @@ def record_fill(conn_or_engine: Connection | Engine, row: Mapping[str, Any]) -> 
         if changes:
             conn.execute(sa.update(fill).where(fill.c.fill_id == fill_id).values(**changes))
         return False
+
+
+def order_journal(conn_or_engine: Connection | Engine, session_id: str | None = None,
+                  order_id: str | None = None) -> pd.DataFrame:
+    """The append-only journal of order changes (``tt_order_event``), oldest first: every change
+    the session's (or one order's) records went through, as the database itself wrote it."""
+    statement = sa.select(*order_event.columns).order_by(order_event.c.event_id)
+    if session_id is not None:
+        statement = statement.where(order_event.c.session_id == session_id)
+    if order_id is not None:
+        statement = statement.where(order_event.c.order_id == order_id)
+    return read_frame(conn_or_engine, statement)
 
 
 def session_fills(conn_or_engine: Connection | Engine, session_id: str) -> pd.DataFrame:

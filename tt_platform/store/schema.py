@@ -445,6 +445,43 @@ live_audit = sa.Table(
 # the trigger function of migration 0006 that keeps tt_live_audit append-only
 LIVE_AUDIT_GUARD = "tt_live_audit_append_only"
 
+# The journal of the paper / live loop's orders: one row per INSERT, UPDATE or DELETE of a tt_order
+# row with an order_ref, holding the order as it was after (before, for a DELETE) the change.
+# Written only by the trigger function ``ORDER_JOURNAL`` of migration 0007, in the transaction of
+# the change; append-only (``ORDER_EVENT_GUARD`` refuses UPDATE, DELETE and TRUNCATE). No foreign
+# key: the journal outlives the orders it describes.
+order_event = sa.Table(
+    "tt_order_event",
+    metadata,
+    sa.Column("event_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("recorded_at", TS, nullable=False, server_default=sa.text("clock_timestamp()")),
+    sa.Column("operation", TEXT, nullable=False),
+    sa.Column("order_id", TEXT, nullable=False, index=True),
+    sa.Column("order_ref", TEXT, nullable=False),
+    # the order's episode_id: the paper / live session
+    sa.Column("session_id", TEXT, nullable=True, index=True),
+    sa.Column("instrument", TEXT, nullable=False),
+    sa.Column("side", TEXT, nullable=False),
+    sa.Column("quantity", FLOAT, nullable=False),
+    sa.Column("order_type", TEXT, nullable=False),
+    sa.Column("limit_price", FLOAT, nullable=True),
+    sa.Column("status", TEXT, nullable=False),
+    sa.Column("broker_order_id", TEXT, nullable=True),
+    sa.Column("filled_quantity", FLOAT, nullable=False),
+    sa.Column("avg_fill_price", FLOAT, nullable=True),
+    sa.Column("message", TEXT, nullable=True),
+    sa.CheckConstraint("operation IN ('INSERT', 'UPDATE', 'DELETE')", name="operation"),
+    comment=(
+        "Journal of the paper / live loop's orders, one row per change of a tt_order row with an "
+        "order_ref, written by the trigger function tt_order_journal; append-only: "
+        "tt_order_event_append_only refuses UPDATE, DELETE and TRUNCATE."
+    ),
+)
+
+# the trigger functions of migration 0007: the journal's writer and its append-only guard
+ORDER_JOURNAL = "tt_order_journal"
+ORDER_EVENT_GUARD = "tt_order_event_append_only"
+
 EPISODE_TABLES = (action, reward, equity_curve, target_weights, portfolio, holdings)
 
 

@@ -148,6 +148,11 @@ def test_an_order_killed_between_submit_and_acknowledgement_is_never_sent_again(
     fills = live_store.session_fills(store_engine, SESSION)
     after = live_store.get_order(store_engine, killed_ref)
     assert after["status"] in ("filled", "cancelled"), after  # reconciled from IB, not re-sent
+    # the append-only journal saw every order's life, the killed one's from before it was sent
+    journal = live_store.order_journal(store_engine, session_id=SESSION)
+    assert journal[journal["order_id"] == killed_ref]["status"].tolist()[0] == "pending_submit"
+    final = journal.groupby("order_id")["status"].last()
+    assert final.loc[orders["order_id"]].tolist() == orders["status"].tolist()
     broker = _broker_orders(emulator)
     refs_at_broker = Counter(o.order_ref for o in broker)
     # never twice at the broker, and nothing at the broker the records do not know

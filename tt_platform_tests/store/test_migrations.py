@@ -43,7 +43,7 @@ def test_downgrade_to_base_and_upgrade_again(fresh_schema_url, fresh_engine):
 
 def test_migrations_run_from_any_working_directory(fresh_engine, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no alembic.ini here
-    assert ensure_schema(fresh_engine) == head_revision() == "0006"
+    assert ensure_schema(fresh_engine) == head_revision() == "0007"
 
 
 def test_episode_kind_is_checked_by_the_database(store_engine):

@@ -8,7 +8,7 @@ EXPECTED_TABLES = {
     "tt_feature_values", "tt_bar_coverage",
     "tt_quality_results", "tt_policy", "tt_episode", "tt_action", "tt_reward", "tt_equity_curve",
     "tt_signal_scores", "tt_target_weights", "tt_order", "tt_fill", "tt_portfolio", "tt_holdings",
-    "tt_live_session", "tt_live_audit",
+    "tt_live_session", "tt_live_audit", "tt_order_event",
 }
 
 

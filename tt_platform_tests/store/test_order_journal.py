@@ -1,0 +1,107 @@
+"""The journal of the paper / live loop's orders (tt_order_event): the database writes a row for
+every change of an order with an order_ref, in the change's own transaction, and refuses to
+change or remove a journal row, whichever platform function or role tries."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from tt_platform.store.live import (
+    open_session,
+    order_journal,
+    record_new_orders,
+    record_order,
+    record_order_progress,
+    update_order,
+)
+from tt_platform.store.schema import ORDER_EVENT_GUARD, ORDER_JOURNAL
+
+TS = pd.Timestamp("2024-03-04 15:00", tz="UTC").to_pydatetime()
+
+
+def _order(ref: str, **overrides) -> dict:
+    return {"order_id": ref, "order_ref": ref, "episode_id": "s1", "ts": TS, "instrument": "AAA", "side": "buy",
+            "quantity": 10.0, "order_type": "MARKET", "status": "pending_submit", "tif": "DAY"} | overrides
+
+
+@pytest.fixture
+def engine(store_engine):
+    open_session(store_engine, session_id="s1", run_id="run-1", account_key="acct-1", mode="live", policy_id=None,
+                 policy_version="v1", feature_set_hash="fs1", config={}, stale_after=dt.timedelta(minutes=5))
+    return store_engine
+
+
+def test_every_change_of_an_order_is_journaled_in_order(engine):
+    record_new_orders(engine, [_order("r1"), _order("r2", instrument="BBB", side="sell")])
+    update_order(engine, "r1", status="submitted", broker_order_id=17)
+    record_order_progress(engine, [{"fill_id": "e1", "order_id": "r1", "ts": TS, "instrument": "AAA",
+                                    "quantity": 4.0, "price": 10.0, "commission": 1.0}],
+                          [{"order_id": "r1", "status": "partially_filled", "filled_quantity": 4.0,
+                            "avg_fill_price": 10.0}])
+    record_order(engine, _order("r1", status="filled", filled_quantity=10.0, avg_fill_price=10.1))
+    journal = order_journal(engine, order_id="r1")
+    assert journal["operation"].tolist() == ["INSERT", "UPDATE", "UPDATE", "UPDATE"]
+    assert journal["status"].tolist() == ["pending_submit", "submitted", "partially_filled", "filled"]
+    assert journal["filled_quantity"].tolist() == [0.0, 0.0, 4.0, 10.0]
+    assert journal["broker_order_id"].tolist()[1:] == ["17", "17", "17"]
+    assert journal["recorded_at"].is_monotonic_increasing and journal["event_id"].is_unique
+    assert order_journal(engine, session_id="s1")["order_id"].tolist() == ["r1", "r2", "r1", "r1", "r1"]
+
+
+def test_an_unchanged_update_writes_nothing_and_backtest_orders_are_not_journaled(engine):
+    record_new_orders(engine, [_order("r1")])
+    update_order(engine, "r1", status="pending_submit")  # no change
+    record_order(engine, _order("bt-1", order_ref=None, episode_id=None))
+    assert order_journal(engine)["order_id"].tolist() == ["r1"]
+
+
+def test_a_rolled_back_change_leaves_no_journal_row(engine):
+    record_new_orders(engine, [_order("r1")])
+    with pytest.raises(RuntimeError, match="after the update"):
+        with engine.begin() as conn:
+            update_order(conn, "r1", status="submitted")
+            raise RuntimeError("after the update")
+    journal = order_journal(engine)
+    assert journal["status"].tolist() == ["pending_submit"]
+
+
+def test_a_deleted_order_is_journaled_with_its_last_state(engine):
+    record_new_orders(engine, [_order("r1", status="cancelled")])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM tt_order WHERE order_id = 'r1'")
+    journal = order_journal(engine)
+    assert journal["operation"].tolist() == ["INSERT", "DELETE"] and journal["status"].iloc[-1] == "cancelled"
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE tt_order_event SET status = 'filled'",
+    "DELETE FROM tt_order_event",
+    "TRUNCATE tt_order_event",
+    "INSERT INTO tt_order_event (operation, order_id, order_ref, instrument, side, quantity, order_type, status, "
+    "filled_quantity) VALUES ('DELETE', 'r1', 'r1', 'AAA', 'buy', 1, 'MARKET', 'filled', 0); "
+    "UPDATE tt_order_event SET message = 'x' WHERE order_id = 'r1'",
+])
+def test_the_journal_refuses_update_delete_and_truncate_by_the_platforms_role(engine, statement):
+    record_new_orders(engine, [_order("r1")])
+    update_order(engine, "r1", status="submitted")
+    before = order_journal(engine)
+    with pytest.raises(sa.exc.IntegrityError, match="tt_order_event is append-only"):
+        with engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    pd.testing.assert_frame_equal(order_journal(engine), before)
+
+
+def test_the_journal_and_its_guard_are_installed(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT c.relname, t.tgname, p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+            "JOIN pg_class c ON c.oid = t.tgrelid WHERE p.proname IN (:journal, :guard) ORDER BY 1, 2"
+        ), {"journal": ORDER_JOURNAL, "guard": ORDER_EVENT_GUARD}).all()
+    assert [tuple(r) for r in rows] == [
+        ("tt_order", "tt_order_journal_delete", ORDER_JOURNAL),
+        ("tt_order", "tt_order_journal_write", ORDER_JOURNAL),
+        ("tt_order_event", "tt_order_event_no_truncate", ORDER_EVENT_GUARD),
+        ("tt_order_event", "tt_order_event_no_update_delete", ORDER_EVENT_GUARD),
+    ]
