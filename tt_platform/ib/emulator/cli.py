@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -77,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="partial fills: an order fills at most this share (0..1] of a bar's volume per bar (default: all at once)",
     )
+    parser.add_argument(
+        "--restart-down-seconds", type=float, default=30.0,
+        help="how long a restart (SIGHUP) keeps the port closed, in emulator seconds (default 30)",
+    )
     parser.add_argument("--account", default="DU1234567", help="account id reported to clients")
     parser.add_argument("--cash", type=float, default=1_000_000.0, help="initial cash of the paper account")
     parser.add_argument("--log-level", default="INFO", help="logging level (DEBUG, INFO, WARNING)")
@@ -123,16 +128,62 @@ def build_emulator(args: argparse.Namespace) -> GatewayEmulator:
     )
 
 
-async def _serve(emulator: GatewayEmulator) -> None:
+class _FaultSignals:
+    """Faults a person can inject into a running emulator, to watch a client recover:
+    SIGUSR1 pulls the network cable (every client's socket is cut; they may reconnect),
+    SIGUSR2 toggles IB's own connectivity (1100, then 1102 on the next one),
+    SIGHUP restarts the gateway (the port closes for --restart-down-seconds)."""
+
+    def __init__(self, emulator: GatewayEmulator, restart_down_seconds: float) -> None:
+        self.emulator = emulator
+        self.restart_down_seconds = restart_down_seconds
+        self.connectivity_lost = False
+        self.tasks: set[asyncio.Task] = set()
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig, action in ((signal.SIGUSR1, self.pull_cable), (signal.SIGUSR2, self.toggle_connectivity),
+                            (signal.SIGHUP, self.restart)):
+            loop.add_signal_handler(sig, lambda action=action: self._spawn(action()))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def pull_cable(self) -> None:
+        print(f"fault: network cable pulled ({len(self.emulator.sessions)} client(s) cut)", flush=True)
+        for client in list(self.emulator.sessions.values()):
+            client.close()
+
+    async def toggle_connectivity(self) -> None:
+        self.connectivity_lost = not self.connectivity_lost
+        if self.connectivity_lost:
+            print("fault: IB connectivity lost (1100); SIGUSR2 again restores it", flush=True)
+            await self.emulator.connectivity_lost()
+        else:
+            print("fault: IB connectivity restored (1102)", flush=True)
+            await self.emulator.connectivity_restored()
+
+    async def restart(self) -> None:
+        print(f"fault: gateway restart, port closed for {self.restart_down_seconds:g} s", flush=True)
+        await self.emulator.restart(down_seconds=self.restart_down_seconds)
+        print("fault: gateway back after its restart", flush=True)
+
+
+async def _serve(emulator: GatewayEmulator, restart_down_seconds: float = 30.0) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+    faults = _FaultSignals(emulator, restart_down_seconds)
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not in the main thread / platform
-            pass
+        faults.install(loop)
+    except (NotImplementedError, RuntimeError):  # not in the main thread / platform
+        pass
     port = await emulator.start()
     print(f"IB Gateway emulator listening on {emulator.host}:{port}", flush=True)
+    print(f"faults: kill -USR1 {os.getpid()} pulls the cable, -USR2 toggles IB connectivity, -HUP restarts",
+          flush=True)
     try:
         await stop.wait()
     finally:
@@ -149,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tt gateway-sim: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_serve(emulator))
+        asyncio.run(_serve(emulator, args.restart_down_seconds))
     except KeyboardInterrupt:
         pass
     except OSError as exc:  # e.g. the port is taken

@@ -96,3 +96,65 @@ def test_cli_window_reading_open_request_cap_and_any_symbol():
     assert lifted.faults.max_open_historical is None and lifted.window_reading == "inclusive_start"
     assert lifted.contracts.lookup("ANYTHING") is None
     assert build_emulator(build_parser().parse_args(["--synthetic", "AAA"])).faults.max_open_historical == 50
+
+
+def test_signals_pull_the_cable_toggle_connectivity_and_restart_a_running_emulator(tmp_path):
+    """What a person does to watch a client recover: kill -USR1 cuts every socket, -USR2 sends
+    1100 and then 1102, -HUP restarts the gateway; the client reconnects after each."""
+    import signal
+    import time
+
+    from ib_insync import IB
+
+    command = [sys.executable, "-m", "tt_platform.ib.emulator", "--port", "0", "--synthetic", "AAA",
+               "--scale", "10", "--restart-down-seconds", "10"]
+    with (tmp_path / "gateway.log").open("w") as log:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+        ib = IB()
+        try:
+            port = int(re.search(r":(\d+)", proc.stdout.readline()).group(1))
+            assert "kill -USR1" in proc.stdout.readline()
+            errors: list[int] = []
+            ib.errorEvent += lambda req_id, code, text, contract: errors.append(code)
+            ib.connect("127.0.0.1", port, clientId=1, timeout=5)
+
+            proc.send_signal(signal.SIGUSR1)
+            assert "cable pulled (1 client(s) cut)" in proc.stdout.readline()
+            assert _waits_for(lambda: not ib.isConnected(), ib)
+            ib.connect("127.0.0.1", port, clientId=1, timeout=5)
+
+            proc.send_signal(signal.SIGUSR2)
+            assert "connectivity lost (1100)" in proc.stdout.readline()
+            assert _waits_for(lambda: 1100 in errors, ib)
+            proc.send_signal(signal.SIGUSR2)
+            assert "restored (1102)" in proc.stdout.readline()
+            assert _waits_for(lambda: 1102 in errors, ib)
+
+            proc.send_signal(signal.SIGHUP)
+            assert "gateway restart, port closed for 10 s" in proc.stdout.readline()
+            assert _waits_for(lambda: not ib.isConnected(), ib)
+            started = time.monotonic()
+            assert "back after its restart" in proc.stdout.readline()
+            assert time.monotonic() - started >= 0.5  # 10 emulator seconds at scale 10
+            ib.connect("127.0.0.1", port, clientId=1, timeout=5)
+            assert ib.reqCurrentTime() is not None
+        finally:
+            ib.disconnect()
+            proc.terminate()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "Traceback" not in (tmp_path / "gateway.log").read_text()
+
+
+def _waits_for(condition, ib, seconds: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        try:
+            ib.sleep(0.05) if ib.isConnected() else time.sleep(0.05)
+        except ConnectionError:  # the socket went while the client waited on it
+            pass
+    return condition()
