@@ -203,6 +203,20 @@ class RiskGate:
                                    (float(self.limits.daily_loss_limit),)),)  # type: ignore[arg-type]
         return list(orders), ()
 
+    def resume_daily(self, session: Hashable, start_equity: float, last_equity: float, halted: bool) -> None:
+        """Restore the daily kill switch after a restart (from the recorded decisions), so a job
+        restarted on the day its switch tripped does not trade again that day."""
+        for name, value in (("start_equity", start_equity), ("last_equity", last_equity)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0.0):
+                raise ValueError(f"RiskGate.resume_daily: {name} must be a finite number > 0, got {value!r}")
+        if session is None:
+            raise ValueError("RiskGate.resume_daily: session is None")
+        self._session = session
+        self._session_start_equity = float(start_equity)
+        self._last_equity = float(last_equity)
+        self._daily_loss = 1.0 - float(last_equity) / float(start_equity)
+        self._halted = bool(halted)
+
     @property
     def halted(self) -> bool:
         """True while the daily kill switch stops trading."""

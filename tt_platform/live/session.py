@@ -290,6 +290,11 @@ class LiveSession:
             peak = float(audit["guard_equity"]) / max(1.0 - drawdown, 1e-9)
             tripped = "session_drawdown" in str(audit.get("guard_reasons") or "")
             self.breaker.resume(audit["guard_trading_day"], peak, tripped)
+            start = live_store.day_start_equity(self.store, self.session_id, audit["guard_trading_day"])
+            if self.gate.limits.daily_loss_limit is not None and start:
+                # the daily kill switch too: a restart on the day it tripped does not trade again
+                self.gate.resume_daily(audit["guard_trading_day"], start, float(audit["guard_equity"]),
+                                       bool(audit.get("guard_daily_halted")))
         self.known_refs |= live_store.known_order_refs(self.store, self.session_id)
 
     async def _warm_start(self) -> None:

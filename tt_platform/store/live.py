@@ -684,6 +684,27 @@ def last_audit(conn_or_engine: Connection | Engine, session_id: str) -> dict[str
     return None if row is None else dict(row)
 
 
+def day_start_equity(conn_or_engine: Connection | Engine, session_id: str, trading_day: str) -> float | None:
+    """The equity the session's ``trading_day`` started from, as its daily kill switch counts it:
+    the last equity decided on an earlier day, else the day's first; None without decisions that day."""
+    earlier = (
+        sa.select(live_audit.c.guard_equity)
+        .where(live_audit.c.session_id == session_id, live_audit.c.guard_trading_day < trading_day)
+        .order_by(live_audit.c.step.desc()).limit(1)
+    )
+    first = (
+        sa.select(live_audit.c.guard_equity)
+        .where(live_audit.c.session_id == session_id, live_audit.c.guard_trading_day == trading_day)
+        .order_by(live_audit.c.step).limit(1)
+    )
+    with transaction(conn_or_engine) as conn:
+        that_day = conn.execute(first).scalar()
+        if that_day is None:
+            return None
+        before = conn.execute(earlier).scalar()
+    return float(before if before is not None else that_day)
+
+
 def read_audit(conn_or_engine: Connection | Engine, session_id: str) -> pd.DataFrame:
     """The session's decisions, by step."""
     statement = sa.select(*live_audit.columns).where(live_audit.c.session_id == session_id).order_by(live_audit.c.step)

@@ -70,3 +70,18 @@ def test_net_exposure_shrinks_the_excess_side_only():
 def test_invalid_limits_are_named(kwargs, name):
     with pytest.raises(ValueError, match=name):
         RiskLimits(**kwargs)
+
+
+def test_resume_daily_restores_the_kill_switch_and_refuses_bad_numbers():
+    gate = RiskGate(RiskLimits(daily_loss_limit=0.02))
+    gate.resume_daily("2024-03-12", start_equity=100.0, last_equity=97.5, halted=True)
+    assert gate.halted
+    gate.screen_orders([], is_open=True, session="2024-03-12", equity=99.9)
+    assert gate.halted  # tripped for the rest of the day
+    gate.screen_orders([], is_open=True, session="2024-03-13", equity=99.9)
+    assert not gate.halted
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="start_equity must be a finite number > 0"):
+            gate.resume_daily("d", start_equity=bad, last_equity=1.0, halted=False)
+    with pytest.raises(ValueError, match="session is None"):
+        gate.resume_daily(None, start_equity=1.0, last_equity=1.0, halted=False)
