@@ -8,6 +8,7 @@ is meaningful on whatever machine runs it.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +38,20 @@ def stopwatch() -> Iterator[Callable[[], float]]:
     elapsed: list[float] = []
     yield lambda: elapsed[0] if elapsed else time.perf_counter() - start
     elapsed.append(time.perf_counter() - start)
+
+
+@contextmanager
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """Silence the named loggers while a benchmark runs: what they log is not what is measured."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def format_table(results: list[BenchResult]) -> str:

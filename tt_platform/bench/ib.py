@@ -18,16 +18,13 @@ requests (a lower bound: answers are taken as instant), computed on a manual clo
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
 
-from tt_platform.bench.harness import BenchResult, stopwatch
+from tt_platform.bench.harness import BenchResult, quiet_loggers, stopwatch
 from tt_platform.data.sources.base import BarRequest, SymbolBars
 from tt_platform.data.sources.emulator import EmulatedIBBarSource, EmulatorSourceConfig
 from tt_platform.data.sources.ib import IBSourceConfig
@@ -54,23 +51,13 @@ class FetchStats:
     gateway_refusals: int
 
 
-@contextlib.contextmanager
-def _quiet_ib_logs() -> Iterator[None]:
-    # every refused request is logged at ERROR by ib_insync; the numbers are the point here
-    loggers = [logging.getLogger(n) for n in ("ib_insync", "tt_platform.ib", "tt_platform.data.sources")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
+# every refused request is logged at ERROR by ib_insync; the numbers are the point here
+IB_LOGGERS = ("ib_insync", "tt_platform.ib", "tt_platform.data.sources")
 
 
 def _fetch(requests: list[BarRequest], config: EmulatorSourceConfig, client: IBSourceConfig) -> FetchStats:
     got: list[SymbolBars] = []
-    with EmulatedIBBarSource(config, client=client) as source, _quiet_ib_logs():
+    with EmulatedIBBarSource(config, client=client) as source, quiet_loggers(*IB_LOGGERS):
         with stopwatch() as elapsed:
             report = source.fetch(requests, interval="1d", adjusted=False, on_bars=got.append)
         wall = elapsed()
@@ -139,7 +126,7 @@ def _small_bars(n_symbols: int) -> tuple[int, int, int, float, float]:
     # the client keeps 25 simulated seconds (125 ms real) on top of each rule against scheduling jitter
     pacer = HistoricalPacer(ScaledClock(SCALE), PacingRules(margin_seconds=25.0))
     got = []
-    with serve_in_thread(emulator) as gateway, _quiet_ib_logs():
+    with serve_in_thread(emulator) as gateway, quiet_loggers(*IB_LOGGERS):
         client = IBMarketData("127.0.0.1", gateway.port, 1, pacer=pacer, request_timeout=30.0)
         symbols = [f"T{i:02d}" for i in range(n_symbols)]
         report = backfill(client, symbols, "2021-03-01", "2021-03-03", "30s", on_chunk=got.append)

@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tt_platform.bench.harness import BenchResult
+from tt_platform.bench.harness import BenchResult, quiet_loggers
 
 N_SYMBOLS = 50
 SYMBOLS = tuple(f"LT{i:02d}" for i in range(N_SYMBOLS))
@@ -103,21 +103,6 @@ class SessionRun:
     runner: Any  # the session's policy runner, holding its last window
 
 
-@contextlib.contextmanager
-def _quiet_logs() -> Iterator[None]:
-    # data-gap warnings (the replay moves on while the session starts) and per-order lines are
-    # not what is measured; a failed step still shows as errors in the decisions row
-    loggers = [logging.getLogger(n) for n in ("ib_insync", "tt_platform.ib", "tt_platform.live")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
 # ---------------------------------------------------------------------------------- the policy
 def minute_bars(symbols: tuple[str, ...] = SYMBOLS, start: pd.Timestamp = HISTORY_START,
                 end: pd.Timestamp = REPLAY_START) -> pd.DataFrame:
@@ -133,13 +118,8 @@ def train_bench_policy(engine: Any, folder: Path, *, policy_id: str = "ppo-bench
     """Train a small PPO policy on the 50 symbols' minute bars, store the bars (the warm start
     reads them) and register the policy with the lineage a session verifies; its id."""
     from tt_platform.config import RunConfig
-    from tt_platform.env.market import MarketData
-    from tt_platform.features.compute import compute_features
-    from tt_platform.features.sets import get_feature_set
-    from tt_platform.live.policy_source import MODEL_HASH_KEY, file_sha256
-    from tt_platform.store.policies import register_policy
+    from tt_platform.pipeline.local_policy import train_registered_policy
     from tt_platform.store.prices import write_bars
-    from tt_platform.training.trainer import train_policy
 
     config = RunConfig().with_overrides(**{
         "universe.symbols": list(SYMBOLS), "data.interval": "1min", "training.total_timesteps": 64,
@@ -148,20 +128,7 @@ def train_bench_policy(engine: Any, folder: Path, *, policy_id: str = "ppo-bench
     })
     bars = minute_bars()
     write_bars(engine, bars, source="synthetic", interval="1min", adjusted=False)
-    feature_set = get_feature_set(config.training.feature_set)
-    market = MarketData.from_frames(bars, compute_features(bars, feature_set))
-    result = train_policy(market, config.env, config.training, checkpoint_dir=folder / policy_id / "checkpoints")
-    lineage = {
-        "policy_id": policy_id, "feature_set_hash": feature_set.hash, "data_snapshot_hash": market.data_hash(),
-        "seed": str(config.training.seed), "train_end": str(market.timestamps[-1]),
-        "symbols": ",".join(market.symbols), MODEL_HASH_KEY: file_sha256(result.model_path),
-    }
-    register_policy(engine, {
-        "policy_id": policy_id, "mlflow_run_id": None, "algo": config.training.algo,
-        "feature_set_hash": feature_set.hash, "data_snapshot_hash": market.data_hash(),
-        "config_hash": config.config_hash, "config": config.model_dump(mode="json") | {"lineage": lineage},
-        "seed": config.training.seed, "code_version": "bench", "model_uri": str(result.model_path),
-    })
+    train_registered_policy(engine, bars, config, folder, policy_id=policy_id, code_version="bench")
     return policy_id
 
 
@@ -353,7 +320,9 @@ def run_session(engine: Any, home: Path, policy_id: str, *, mode: str, decisions
     from tt_platform.settings import PlatformSettings
 
     session_id = f"bench-{mode}-{uuid.uuid4().hex[:8]}"
-    with gateway_process(seconds_per_bar) as port, _quiet_logs():
+    # data-gap warnings (the replay moves on while the session starts) and per-order lines are not
+    # what is measured; a failed step still shows as errors in the decisions row
+    with gateway_process(seconds_per_bar) as port, quiet_loggers("ib_insync", "tt_platform.ib", "tt_platform.live"):
         config = parse_live_config({
             "policy": f"policy:{policy_id}", "mode": mode, "clock": "feed", "max_decisions": decisions,
             "capital": CAPITAL, "report_dir": str(home / "reports"),

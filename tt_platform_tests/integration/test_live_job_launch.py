@@ -42,10 +42,11 @@ from tt_platform.ib.clock import ScaledClock
 from tt_platform.ib.emulator import GatewayEmulator, GatewayThread, ReplayConfig, serve_in_thread
 from tt_platform.live.config import LIVE_JOB, LIVE_OP
 from tt_platform.live.reconcile import OPEN_STATUSES
+from tt_platform.pipeline.local_policy import LocalPolicy
 from tt_platform.runtime import REPO_ROOT
 from tt_platform.store.engine import create_store_engine, ensure_schema
 from tt_platform_tests.fixtures.db import SchemaRegistry
-from tt_platform_tests.live.policy_factory import REPLAY_START, TinyPolicy, synthetic_source, train_tiny_policy
+from tt_platform_tests.live.policy_factory import REPLAY_START, synthetic_source, train_tiny_policy
 
 # a real code server, run worker and trading session: a minute or two; run by make test-slow
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -106,12 +107,12 @@ def store(store_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def policy(store: Engine, tmp_path: Path) -> TinyPolicy:
+def policy(store: Engine, tmp_path: Path) -> LocalPolicy:
     return train_tiny_policy(store, tmp_path / "policies")
 
 
 @pytest.fixture
-def gateway(policy: TinyPolicy) -> Iterator[GatewayThread]:
+def gateway(policy: LocalPolicy) -> Iterator[GatewayThread]:
     """The emulator replaying the policy's synthetic minute bars, started once the policy exists
     (its replay clock starts with it)."""
     emulator = GatewayEmulator(
@@ -131,7 +132,7 @@ RESTING_LIMIT_ORDERS = {"order_type": "limit", "limit_offset_bps": 100.0, "limit
 FINAL_STATUS = {"Filled": "filled", "Cancelled": "cancelled"}
 
 
-def session_config(policy: TinyPolicy, port: int, orders: dict) -> dict:
+def session_config(policy: LocalPolicy, port: int, orders: dict) -> dict:
     """The run config of a live session on the emulator, on the feed's clock."""
     return {"ops": {LIVE_OP: {"config": {
         "mode": "live",
@@ -238,7 +239,7 @@ def broker_orders(gateway: GatewayThread) -> tuple[list[dict], list[dict]]:
     pytest.param(RESTING_LIMIT_ORDERS, terminate_while_stopping, id="resting-limits-interrupt-while-stopping"),
 ])
 def test_a_launched_live_session_terminated_from_the_instance_ends_canceled_with_nothing_open(
-    store: Engine, store_url: str, policy: TinyPolicy, gateway: GatewayThread, tmp_path: Path,
+    store: Engine, store_url: str, policy: LocalPolicy, gateway: GatewayThread, tmp_path: Path,
     orders_config: dict, terminate: Callable[[dg.DagsterInstance, str], bool],
 ):
     dagster_home = tmp_path / "dagster_home"

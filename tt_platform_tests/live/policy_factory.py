@@ -3,34 +3,20 @@ that the emulator serves too, registered in tt_policy with the lineage training 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from tt_platform.config import RunConfig
-from tt_platform.env.market import MarketData
-from tt_platform.features.compute import compute_features
-from tt_platform.features.sets import get_feature_set
 from tt_platform.ib.emulator.sources import SyntheticBarSource
-from tt_platform.live.policy_source import MODEL_HASH_KEY, file_sha256
-from tt_platform.store.policies import register_policy
+from tt_platform.pipeline.local_policy import LocalPolicy, train_registered_policy
 from tt_platform.store.prices import write_bars
-from tt_platform.training.trainer import train_policy
 
 SYMBOLS = ("AAA", "BBB", "CCC")
 SEED = 7
 # a Monday: the store holds the week before, the emulator replays from here
 REPLAY_START = pd.Timestamp("2024-03-11 13:30", tz="UTC")
 HISTORY_START = pd.Timestamp("2024-03-06 00:00", tz="UTC")
-
-
-@dataclass(frozen=True)
-class TinyPolicy:
-    policy_id: str
-    model_path: Path
-    symbols: tuple[str, ...]
-    config: RunConfig
 
 
 def synthetic_source(symbols=SYMBOLS, seed: int = SEED) -> SyntheticBarSource:
@@ -55,23 +41,9 @@ def run_config(**overrides: object) -> RunConfig:
 
 
 def train_tiny_policy(engine, folder: Path, *, policy_id: str = "ppo-tiny-live-s7", store_bars: bool = True,
-                      config: RunConfig | None = None) -> TinyPolicy:
+                      config: RunConfig | None = None) -> LocalPolicy:
     config = config or run_config()
     bars = minute_bars()
     if store_bars:
         write_bars(engine, bars, source="synthetic", interval="1min", adjusted=False)
-    feature_set = get_feature_set(config.training.feature_set)
-    market = MarketData.from_frames(bars, compute_features(bars, feature_set))
-    result = train_policy(market, config.env, config.training, checkpoint_dir=folder / policy_id / "checkpoints")
-    lineage = {
-        "policy_id": policy_id, "feature_set_hash": feature_set.hash, "data_snapshot_hash": market.data_hash(),
-        "seed": str(config.training.seed), "train_end": str(market.timestamps[-1]),
-        "symbols": ",".join(market.symbols), MODEL_HASH_KEY: file_sha256(result.model_path),
-    }
-    register_policy(engine, {
-        "policy_id": policy_id, "mlflow_run_id": None, "algo": config.training.algo,
-        "feature_set_hash": feature_set.hash, "data_snapshot_hash": market.data_hash(),
-        "config_hash": config.config_hash, "config": config.model_dump(mode="json") | {"lineage": lineage},
-        "seed": config.training.seed, "code_version": "test", "model_uri": str(result.model_path),
-    })
-    return TinyPolicy(policy_id, Path(result.model_path), tuple(market.symbols), config)
+    return train_registered_policy(engine, bars, config, folder, policy_id=policy_id, code_version="test")
