@@ -48,6 +48,7 @@ from tt_platform.core.execution import Bar as CoreBar
 from tt_platform.core.execution import ExecutionCore, book_fill
 from tt_platform.core.orders import Order, OrderType
 from tt_platform.core.risk import RiskGate
+from tt_platform.data.aggregation import parse_interval
 from tt_platform.data.calendars import get_exchange_calendar
 from tt_platform.live.config import LiveSessionConfig
 from tt_platform.live.decision import Decision, decide
@@ -149,6 +150,10 @@ class LiveSession:
         self.status = "starting"
         self.stop_reason: str | None = None
         self._sub_bars: list[Any] = []
+        # when the last real-time bar arrived (monotonic) and whether its silence was reported:
+        # the feed clock stands still when the feed stops, so silence is measured on the wall
+        self._last_sub_bar_wall: float | None = None
+        self._silence_alerted = False
         self._executions: list[Any] = []
         self._first_sub_bar: pd.Timestamp | None = None
         self._feed_now: pd.Timestamp | None = None
@@ -399,6 +404,8 @@ class LiveSession:
 
     def _on_sub_bar(self, bar: Any) -> None:
         self._sub_bars.append(bar)
+        self._last_sub_bar_wall = time.monotonic()
+        self._silence_alerted = False
         self._wake.set()
 
     def _on_connectivity(self, code: int, message: str) -> None:
@@ -775,12 +782,29 @@ class LiveSession:
         await self._place_many([market], [next_ref], [flight.shadow_price])
 
     def _check_gaps(self) -> None:
+        self._check_feed_silence()
         if not self._last_bar_by_symbol or set(self._last_bar_by_symbol) != set(self.symbols):
             return
         for stale in self.gaps.check(self._last_bar_by_symbol, self.now()):
             message = f"session {self.session_id}: data gap: {stale.describe() if hasattr(stale, 'describe') else stale}"
             log.warning(message)
             self.hooks.alert(message)
+
+    def _check_feed_silence(self) -> None:
+        """On the feed clock a stopped feed also stops the clock the gap watch reads: alert when no
+        real-time bar arrived for more than two intervals of wall time while the market, at the
+        feed's time moved on by that silence, is open. Once per silence."""
+        if self.config.clock != "feed" or self._last_sub_bar_wall is None or self._silence_alerted:
+            return
+        silent = time.monotonic() - self._last_sub_bar_wall
+        limit = 2 * parse_interval(self.policy.interval) / 1e9
+        if silent <= limit or not self.market_open(self.now() + pd.Timedelta(seconds=silent)):
+            return
+        self._silence_alerted = True
+        message = (f"session {self.session_id}: data gap: no real-time bars for {silent:.0f} s, more than twice "
+                   f"the {self.policy.interval} interval, while the market is open")
+        log.warning(message)
+        self.hooks.alert(message)
 
     def _record_mark(self, step: int, ts: pd.Timestamp, prices: np.ndarray) -> None:
         from tt_platform.store import live as live_store

@@ -1,5 +1,6 @@
-"""A restarted session resumes its guardrails from its recorded decisions: the circuit breaker
-and the daily kill switch both stay tripped for the rest of the day they tripped on."""
+"""What guards a session besides its risk gate: after a restart it resumes its guardrails from
+its recorded decisions (the circuit breaker and the daily kill switch stay tripped for the rest of
+the day they tripped on), and on the feed clock a silent feed still raises a gap alert."""
 
 from __future__ import annotations
 
@@ -64,3 +65,40 @@ def test_a_restart_on_the_day_the_daily_kill_switch_tripped_keeps_it_tripped(sto
     fresh = build_session(prepared, session_id="never-ran", run_id="run-3")
     fresh._restore()
     assert not fresh.gate.halted and fresh.step == 0
+
+
+@pytest.mark.parametrize("store_backend", ["embedded"], indirect=True)
+def test_on_the_feed_clock_a_silent_feed_raises_one_gap_alert_while_the_market_is_open(store_engine, tmp_path):
+    """The feed clock stands still when the feed stops, so the bar-time gap watch sees nothing:
+    silence is measured on the wall clock instead."""
+    import time
+    from types import SimpleNamespace
+
+    from tt_platform.live.session import SessionHooks
+
+    policy = train_tiny_policy(store_engine, tmp_path / "policies")
+    config = parse_live_config({"policy": f"policy:{policy.policy_id}", "mode": "paper", "clock": "feed"})
+    prepared = prepare(config, settings=PlatformSettings(TT_HOME=str(tmp_path / "home")), store=store_engine,
+                       tracker=None)
+    alerts: list[str] = []
+    session = build_session(prepared, session_id=SESSION, run_id="run-1", hooks=SessionHooks(alert=alerts.append))
+    session._feed_now = pd.Timestamp("2024-03-12 15:00", tz="UTC")  # a Tuesday, 11:00 in New York
+    session._check_gaps()
+    assert alerts == []  # no bar yet: nothing to be silent after
+    session._on_sub_bar(SimpleNamespace(symbol="AAA"))
+    session._check_gaps()
+    assert alerts == []
+    session._last_sub_bar_wall = time.monotonic() - 121.0  # two 1min intervals and a second
+    session._check_gaps()
+    session._check_gaps()
+    assert len(alerts) == 1 and "no real-time bars for 121 s, more than twice the 1min interval" in alerts[0]
+    session._on_sub_bar(SimpleNamespace(symbol="AAA"))  # the feed is back: a later silence alerts again
+    session._last_sub_bar_wall = time.monotonic() - 200.0
+    session._check_gaps()
+    assert len(alerts) == 2
+    # at night nothing is expected
+    session._on_sub_bar(SimpleNamespace(symbol="AAA"))
+    session._feed_now = pd.Timestamp("2024-03-13 03:00", tz="UTC")
+    session._last_sub_bar_wall = time.monotonic() - 200.0
+    session._check_gaps()
+    assert len(alerts) == 2
