@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Literal, Protocol, runtime_checkable
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
@@ -153,6 +153,19 @@ def _masked(text: str, *secrets: str | None) -> str:
     return text
 
 
+# a piece of a webhook URL's path or query at least this long may be (part of) its token
+TOKEN_PIECE_CHARS = 6
+
+
+def url_secrets(url: str) -> list[str]:
+    """What of ``url`` may carry a token, longest first: the URL, its password, path and query,
+    and each path segment and query value (a receiver's error may echo any of them)."""
+    parts = urlsplit(url)
+    pieces = {url, parts.password or "", parts.path, parts.query,
+              *parts.path.split("/"), *(value for _, value in parse_qsl(parts.query))}
+    return sorted((p for p in pieces if len(p) >= TOKEN_PIECE_CHARS), key=len, reverse=True)
+
+
 def server_of(url: str) -> str:
     """``scheme://host:port`` of ``url``: no credentials, path or query (where tokens live)."""
     parts = urlsplit(url)
@@ -196,7 +209,8 @@ class WebhookNotifier:
         try:
             _with_retries(_post_json)(self._url, alert.as_payload(), self.timeout)
         except Exception as error:  # noqa: BLE001 - reported as one line without the URL's path
-            raise AlertDeliveryError(f"webhook: POST to {self.shown} failed: {_reason(error, self._url)}") from None
+            reason = _reason(error, *url_secrets(self._url))
+            raise AlertDeliveryError(f"webhook: POST to {self.shown} failed: {reason}") from None
 
 
 class TelegramNotifier:

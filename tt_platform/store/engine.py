@@ -133,9 +133,33 @@ def check_connection(url: str | URL, timeout_seconds: int = 5) -> None:
 def safe_url(url: str | URL) -> str:
     """``url`` fit for logs and error messages: the password replaced by ``***``."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+        return _parse_url(url).render_as_string(hide_password=True)
+    except StoreConfigError:
         return "<unparseable database URL>"
+
+
+def _unencoded_at_in_password(url: str) -> bool:
+    """Whether the password of ``url`` holds a raw '@': SQLAlchemy ends the password at the first
+    '@' and takes the rest of it for host, port or database, where messages would show it."""
+    rest = url.partition("://")[2]
+    colon, at = rest.find(":"), rest.find("@")
+    return 0 <= colon < at and "@" in rest[at + 1:].partition("?")[0]
+
+
+def _parse_url(url: str | URL) -> URL:
+    """``make_url`` whose errors never quote the URL (nor a piece of its password)."""
+    if isinstance(url, str) and _unencoded_at_in_password(url):
+        raise StoreConfigError(
+            "the database URL has an '@' after the one that ends user:password: percent-encode the password "
+            "('@' as %40, '/' as %2F, ':' as %3A, '%' as %25, '#' as %23)"
+        )
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        # SQLAlchemy's message quotes the whole string, password included; a bad port quotes the port
+        raise StoreConfigError(
+            "cannot parse the database URL (expected postgresql+psycopg2://user:password@host/db)"
+        ) from None
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -144,13 +168,7 @@ def normalize_url(url: str | URL) -> URL:
     Any other backend or driver raises ``StoreConfigError``: the store relies on PostgreSQL
     features (COPY, ON CONFLICT, advisory locks) and psycopg2 is the only driver installed.
     """
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        # SQLAlchemy's message quotes the whole string, password included.
-        raise StoreConfigError(
-            "cannot parse the database URL (expected postgresql+psycopg2://user:password@host/db)"
-        ) from None
+    parsed = _parse_url(url)
     backend, _, driver = parsed.drivername.partition("+")
     if backend not in _POSTGRES_NAMES:
         raise StoreConfigError(f"the store needs PostgreSQL, got a {backend!r} URL: {safe_url(parsed)}")
