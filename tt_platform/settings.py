@@ -6,6 +6,7 @@ repository. ``safe_dump`` is what may be logged or shown: it masks secrets.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -82,13 +83,19 @@ class PlatformSettings(BaseSettings):
         }
 
 
+# scheme://user: then everything up to the last '@': a password not percent-encoded may hold
+# '#', '/' or '?', where urlsplit ends the netloc and no longer sees it as a password
+_RAW_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(.+)@([^@]*)$")
+
+
 def mask_url_password(url: str) -> str:
-    """A URL fit for logs: any password replaced by ***."""
+    """A URL fit for logs: any password replaced by ***, percent-encoded or not."""
     parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    raw = _RAW_USERINFO.match(url)
+    return f"{raw.group(1)}***@{raw.group(3)}" if raw else url
 
 
 @lru_cache(maxsize=1)

@@ -1,3 +1,5 @@
+import pytest
+
 from tt_platform.settings import PlatformSettings
 
 
@@ -34,3 +36,18 @@ def test_malformed_db_url_is_reported_not_raised(monkeypatch, tmp_path):
     monkeypatch.setenv("TT_DB_URL", "not a url at all")
     monkeypatch.setenv("TT_HOME", str(tmp_path))
     assert PlatformSettings().safe_dump()["TT_DB_URL"] == "<unparseable database URL>"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://user:s3cret@mlflow:5000/x", "http://user:***@mlflow:5000/x"),
+    ("http://user:p%40ss%2Fw@mlflow:5000", "http://user:***@mlflow:5000"),
+    # not percent-encoded: '#', '/' and '?' end urlsplit's netloc before the password does
+    ("postgresql://tt:pa#ss/wo?rd@db:5432/tt", "postgresql://tt:***@db:5432/tt"),
+    ("http://user:a/b@c@mlflow:5000/path", "http://user:***@mlflow:5000/path"),
+    ("http://mlflow:5000/experiments", "http://mlflow:5000/experiments"),
+    ("file:///tmp/mlruns", "file:///tmp/mlruns"),
+])
+def test_mask_url_password_hides_encoded_and_raw_passwords(url, shown):
+    from tt_platform.settings import mask_url_password
+
+    assert mask_url_password(url) == shown
