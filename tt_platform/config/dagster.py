@@ -42,7 +42,7 @@ def dagster_config_class(model: type[BaseModel], *, base: type[BaseModel] = dg.C
             if default is PydanticUndefined:
                 fields[key] = (_plain_type(annotation), Field(description=_description(info)))
             else:
-                fields[key] = (_plain_type(annotation),
+                fields[key] = (_nullable(_plain_type(annotation)),
                                Field(default=to_jsonable_python(default), description=_description(info)))
     created = create_model(name or f"{model.__name__}Fields", __base__=base, **fields)
     created.__doc__ = model.__doc__
@@ -69,6 +69,13 @@ def _model_of(annotation: Any) -> type[BaseModel]:
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             return arg
     raise TypeError(f"no model in {annotation}")
+
+
+def _nullable(plain: Any) -> Any:
+    """Dagster's schema takes null for every key that has a default (a Literal aside): the config
+    class takes it too and hands it on, so that the model's validation names the key, instead of
+    the resource failing to build with a pydantic error."""
+    return plain if get_origin(plain) is Literal else plain | None
 
 
 def _plain_type(annotation: Any) -> Any:

@@ -105,7 +105,10 @@ class UniqueKeyLoader(yaml.SafeLoader):
                 self._refuse_duplicate_keys(item, f"{path}{index}.", visited)
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
-        # an impossible date (2020-02-30) stays text, so the field it is given to names it
+        # an impossible date (2020-02-30), or any text tagged !!timestamp, stays text, so the field
+        # it is given to names it
+        if not self.timestamp_regexp.match(self.construct_scalar(node)):
+            return self.construct_scalar(node)
         try:
             return super().construct_yaml_timestamp(node)
         except ValueError:
@@ -113,6 +116,13 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 
 UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", UniqueKeyLoader.construct_yaml_timestamp)
+
+
+def not_empty_path(value: Any) -> Any:
+    """``value``, unless it is an empty path, which would mean the current folder."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("an empty path; leave the key out (or null) for none")
+    return value
 
 
 class Mode(str, Enum):
@@ -127,6 +137,11 @@ class UniverseConfig(StrictModel):
     symbols: list[str] = Field(default_factory=lambda: ["SPY", "QQQ", "IWM", "TLT", "GLD"],
                                description="traded symbols when no watchlist is given")
     watchlist: Path | None = Field(None, description="a watchlist CSV; when set it wins over symbols")
+
+    @field_validator("watchlist", mode="before")
+    @classmethod
+    def _watchlist_path(cls, value: Any) -> Any:
+        return not_empty_path(value)
 
     @field_validator("symbols")
     @classmethod
@@ -173,6 +188,11 @@ class DataConfig(StrictModel):
     symbols: list[str] | None = Field(
         None, description="fetch only these symbols' bars (a subset run); the universe stays the "
                           "watchlist's. null: the whole universe")
+
+    @field_validator("csv_dir", mode="before")
+    @classmethod
+    def _csv_dir_path(cls, value: Any) -> Any:
+        return not_empty_path(value)
 
     # ``end`` as written (None: omitted) and what resolving it did
     _requested_end: date | None = PrivateAttr(None)
@@ -398,6 +418,12 @@ def _watchlist_identity(path: Path) -> str:
         return str(path)  # unreadable now; resolving the universe will report why
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other unprintable characters escaped (``\\r``), so that a
+    key or value written with them cannot split or garble a one-line error."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def _format_errors(source: str, error: ValidationError) -> list[str]:
     problems = []
     for item in error.errors():
@@ -405,7 +431,7 @@ def _format_errors(source: str, error: ValidationError) -> list[str]:
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
-        problems.append(f"{source}: {key}: {message}")
+        problems.append(f"{source}: {one_line(key)}: {one_line(message)}")
     return problems
 
 
@@ -464,16 +490,19 @@ def load_run_config(path: str | Path | None, *, as_of: AsOf = None,
     except (ValueError, TypeError, RecursionError) as exc:  # a value PyYAML cannot construct
         raise RunConfigError(f"{path}: invalid YAML ({exc})") from None
     if isinstance(data, dict):
-        data = _resolve_relative_paths(data, path.parent)
+        data = _resolve_relative_paths(data, path)
     return parse_run_config(data, source=str(path), as_of=as_of, last_session=last_session)
 
 
-def _resolve_relative_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+def _resolve_relative_paths(data: dict[str, Any], path: Path) -> dict[str, Any]:
     data = dict(data)
     for section, key in (("universe", "watchlist"), ("data", "csv_dir")):
         values = data.get(section)
-        if isinstance(values, dict) and isinstance(values.get(key), str):
-            value = Path(values[key]).expanduser()
-            if not value.is_absolute():
-                data[section] = values | {key: str((folder / value).resolve())}
+        if isinstance(values, dict) and isinstance(values.get(key), str) and values[key].strip():
+            try:
+                value = Path(values[key]).expanduser()
+                if not value.is_absolute():
+                    data[section] = values | {key: str((path.parent / value).resolve())}
+            except (RuntimeError, ValueError, OSError) as exc:  # ~unknown_user, a NUL character
+                raise RunConfigError(f"{path}: {section}.{key}: not a usable path {values[key]!r} ({exc})") from None
     return data

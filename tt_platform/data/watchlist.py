@@ -79,7 +79,16 @@ def parse_watchlist(text: str, source: str = "inline", *, max_symbols: int | Non
     """
     # comments and blank lines may come before the header, so drop them before looking for it
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip() and not line.lstrip().startswith("#")]
-    rows = [(n, row) for n, row in zip((n for n, _ in lines), csv.reader(io.StringIO("\n".join(line for _, line in lines))))]
+    reader = csv.reader(io.StringIO("\n".join(line for _, line in lines)))
+    rows: list[tuple[int, list[str]]] = []  # (line the row starts on, cells): a quoted cell may span lines
+    consumed = 0
+    try:
+        for row in reader:
+            rows.append((lines[consumed][0], row))
+            consumed = reader.line_num
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+        line_no = lines[min(reader.line_num, len(lines)) - 1][0]
+        raise WatchlistError(f"{source}: line {line_no}: not a CSV row ({exc})") from None
     if not rows:
         raise WatchlistError(f"{source}: watchlist is empty")
     first_line, first = rows[0]

@@ -16,9 +16,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
-from tt_platform.config.run_config import DuplicateKeyError, UniqueKeyLoader
+from tt_platform.config.run_config import DuplicateKeyError, UniqueKeyLoader, one_line
 from tt_platform.config.strict import StrictModel
-from tt_platform.config.text import TextFileError, read_text
+from tt_platform.config.text import TextFileError, line_of_offset, read_text
 from tt_platform.core.risk import RiskLimits
 
 LIVE_JOB = "live_session"
@@ -198,7 +198,7 @@ def parse_live_config(data: Any, source: str = "config") -> LiveSessionConfig:
         op = ops.get(LIVE_OP) if isinstance(ops, dict) else None
         if not isinstance(op, dict) or not isinstance(op.get("config", {}), dict):
             raise LiveConfigError(f"{source}: ops.{LIVE_OP}.config is missing or not a mapping")
-        extra = sorted(set(data) - {"ops", "resources", "execution", "loggers"})
+        extra = sorted(set(data) - {"ops", "resources", "execution", "loggers"}, key=str)  # keys of any type
         if extra:
             raise LiveConfigError(f"{source}: unknown top-level key(s) {extra} beside ops")
         section, prefix = op.get("config") or {}, f"ops.{LIVE_OP}.config."
@@ -208,7 +208,7 @@ def parse_live_config(data: Any, source: str = "config") -> LiveSessionConfig:
         problems = []
         for error in exc.errors():
             where = prefix + ".".join(str(part) for part in error["loc"])
-            problems.append(f"{source}: {where.rstrip('.') or '(top level)'}: {error['msg']}")
+            problems.append(f"{source}: {one_line(where.rstrip('.') or '(top level)')}: {one_line(error['msg'])}")
         raise LiveConfigError("; ".join(problems)) from None
 
 
@@ -224,8 +224,13 @@ def load_live_config(path: str | Path) -> LiveSessionConfig:
         raise LiveConfigError(f"{path}: {exc}") from None
     except DuplicateKeyError as exc:
         raise LiveConfigError(f"{path}, line {exc.line}: {exc}") from None
+    except yaml.reader.ReaderError as exc:
+        raise LiveConfigError(f"{path}, line {line_of_offset(text, exc.position)}: not valid YAML (character "
+                              f"U+{exc.character:04X} is not allowed)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark is not None else ""
         raise LiveConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    except (ValueError, TypeError, RecursionError) as exc:  # a value PyYAML cannot construct, deep nesting
+        raise LiveConfigError(f"{path}: not valid YAML ({one_line(str(exc)) or type(exc).__name__})") from None
     return parse_live_config(data, source=str(path))

@@ -44,21 +44,46 @@ def normalize_actions(frame: pd.DataFrame, origin: str = "actions") -> pd.DataFr
         return empty_actions()
     out = frame[ACTION_COLUMNS].copy()
     out["symbol"] = out["symbol"].astype(str).str.strip().str.upper()
-    out["ex_date"] = pd.to_datetime(out["ex_date"], utc=True).dt.normalize().astype("datetime64[ns, UTC]")
+    out["ex_date"] = _ex_dates(out["ex_date"], origin)
     out["action_type"] = out["action_type"].astype(str).str.strip().str.lower()
     out["value"] = pd.to_numeric(out["value"], errors="coerce").astype("float64")
     unknown = ~out["action_type"].isin(ACTION_TYPES)
     if unknown.any():
         row = out.loc[unknown].iloc[0]
-        raise CorporateActionError(f"{origin}: unknown action_type {row['action_type']!r} ({row['symbol']} {row['ex_date']:%Y-%m-%d})")
+        raise CorporateActionError(f"{origin}: unknown action_type {row['action_type']!r} ({row['symbol']} {_day(row['ex_date'])})")
     bad = ~np.isfinite(out["value"].to_numpy()) | (out["value"].to_numpy() <= 0)
     if bad.any():
         row = out.loc[bad].iloc[0]
         raise CorporateActionError(
             f"{origin}: {row['action_type']} value must be a positive number, got {row['value']} "
-            f"({row['symbol']} {row['ex_date']:%Y-%m-%d})"
+            f"({row['symbol']} {_day(row['ex_date'])})"
         )
     return out.sort_values(["symbol", "ex_date", "action_type"], kind="stable").reset_index(drop=True)
+
+
+def _ex_dates(values: pd.Series, origin: str) -> pd.Series:
+    """Ex-dates at 00:00 UTC; a missing one stays NaT (the caller decides), one that is not a date
+    is an error naming it."""
+    given = (values.notna() & (values.astype(str).str.strip() != "")).to_numpy()
+    parsed = _in_range(pd.to_datetime(values, utc=True, errors="coerce"))
+    if (parsed.isna().to_numpy() & given).any():
+        # the format is inferred from the first entry: an ISO date after another spelling still counts
+        parsed = parsed.fillna(_in_range(pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")))
+    unreadable = parsed.isna().to_numpy() & given
+    if unreadable.any():
+        first = values[unreadable].iloc[0]
+        raise CorporateActionError(f"{origin}: ex_date {first!r} is not a date ({int(unreadable.sum())} such row(s))")
+    return parsed.dt.normalize().astype("datetime64[ns, UTC]")
+
+
+def _in_range(stamps: pd.Series) -> pd.Series:
+    """``stamps`` with those a nanosecond timestamp cannot hold (year -1, 99999) as NaT."""
+    low, high = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+    return stamps.where(stamps.isna() | ((stamps >= low) & (stamps <= high)))
+
+
+def _day(stamp: pd.Timestamp) -> str:
+    return "no ex_date" if pd.isna(stamp) else f"{stamp:%Y-%m-%d}"
 
 
 def consolidate_actions(actions: pd.DataFrame) -> pd.DataFrame:
@@ -119,7 +144,8 @@ def actions_from_zipline_csvdir(table: pd.DataFrame) -> pd.DataFrame:
 
 def read_actions_csv(path: str | Path) -> pd.DataFrame:
     """An actions table stored as CSV (``symbol,ex_date,action_type|type,value,...``)."""
-    frame = pd.read_csv(path)
+    # ex_date as text: 20140312 read as a number would be taken for nanoseconds after 1970
+    frame = pd.read_csv(path, dtype={"ex_date": str})
     if "action_type" not in frame.columns and "type" in frame.columns:
         frame = frame.rename(columns={"type": "action_type"})
     return normalize_actions(frame, str(path))

@@ -105,6 +105,7 @@ def actions_from_lean_factor_file(
 ) -> pd.DataFrame:
     """Split and cash-dividend events implied by consecutive factor rows (see module docstring)."""
     factors = _factor_table(factor_file)
+    origin = f"lean factor file for {symbol}" if isinstance(factor_file, pd.DataFrame) else f"{factor_file} ({symbol})"
     cal = get_exchange_calendar(calendar)
     rows = []
     for i in range(len(factors) - 1):
@@ -113,18 +114,23 @@ def actions_from_lean_factor_file(
         price_changed = not np.isclose(following["price_factor"], this["price_factor"], rtol=1e-9, atol=0)
         if not (split_changed or price_changed):
             continue
-        ex_date = cal.date_to_session(pd.Timestamp(this["date"]) + pd.Timedelta(days=1), direction="next")
+        try:
+            ex_date = cal.date_to_session(pd.Timestamp(this["date"]) + pd.Timedelta(days=1), direction="next")
+        except ValueError as exc:  # before or after the sessions the calendar knows
+            raise CorporateActionError(
+                f"{origin}: factor row {pd.Timestamp(this['date']):%Y-%m-%d} has no next {calendar} session ({exc})"
+            ) from None
         if split_changed:
             rows.append((symbol, ex_date, "split", following["split_factor"] / this["split_factor"]))
         if price_changed:
             dividend = this["reference_price"] * (1.0 - this["price_factor"] / following["price_factor"])
             if dividend <= 0:
                 raise CorporateActionError(
-                    f"{symbol}: factor row {pd.Timestamp(this['date']):%Y-%m-%d} implies a non-positive dividend ({dividend:.6g})"
+                    f"{origin}: factor row {pd.Timestamp(this['date']):%Y-%m-%d} implies a non-positive dividend ({dividend:.6g})"
                 )
             rows.append((symbol, ex_date, "cash_dividend", dividend))
     frame = pd.DataFrame(rows, columns=["symbol", "ex_date", "action_type", "value"])
-    return normalize_actions(frame, f"lean factor file for {symbol}")
+    return normalize_actions(frame, origin)
 
 
 # ---- map files -----------------------------------------------------------------------------------

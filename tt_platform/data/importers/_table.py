@@ -24,6 +24,9 @@ from pandas.errors import EmptyDataError, ParserError
 from tt_platform.data.importers.errors import ImportFormatError, check_text_file, not_text_error
 
 ENCODING = "utf-8-sig"  # tolerate a byte-order mark on the first line
+# pandas parses year 1 or 9999, but bars are stamped in nanoseconds (1677-09-21 .. 2262-04-11);
+# a day's margin inside that keeps time zones and milliseconds of the day from crossing it
+EARLIEST, LATEST = pd.Timestamp("1678-01-01"), pd.Timestamp("2261-12-31")
 _FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
@@ -132,12 +135,30 @@ def read_table(
         raise ImportFormatError(path, None, "file not found")
     _require_single_member(path)
     columns = list(columns)
+    skip_lines += _blank_lines_after(path, skip_lines)
     first_line = skip_lines + 1
     fast = _read_fast(path, columns, floats, ints, sep, skip_lines)
     if fast is not None and not _has_holes(fast, columns, floats, ints, optional):
         lines = np.arange(first_line, first_line + len(fast), dtype=np.int64)
         return RawTable(path, fast, lines)
     return _read_slow(path, columns, floats, ints, optional, sep, skip_lines)
+
+
+def _blank_lines_after(path: Path, skip_lines: int) -> int:
+    """Blank lines right after the first ``skip_lines``: pandas counts the columns of the first
+    row it reads, so they are skipped with those lines (their numbers still count)."""
+    blank = 0
+    try:
+        with open_text(path) as handle:
+            for number, line in enumerate(handle):
+                if number < skip_lines:
+                    continue
+                if line.strip():
+                    break
+                blank += 1
+    except (UnicodeDecodeError, OSError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError):
+        return 0  # reading the table says what is wrong with the file
+    return blank
 
 
 def _read_fast(path, columns, floats, ints, sep, skip_lines) -> pd.DataFrame | None:
@@ -182,6 +203,8 @@ def _read_slow(path, columns, floats, ints, optional, sep, skip_lines) -> RawTab
         match = _FIELD_COUNT.search(str(exc))
         if match:
             expected, line, seen = (int(g) for g in match.groups())
+            if expected != len(columns):  # pandas counted the first row's fields: that row is off
+                line, seen = skip_lines + 1, expected
             raise ImportFormatError(path, line, f"expected {len(columns)} fields, found {seen}") from exc
         raise ImportFormatError(path, None, f"cannot parse: {exc}") from exc
     except UnicodeDecodeError:
@@ -239,7 +262,22 @@ def parse_timestamps(
     if bad.any():
         position = int(np.flatnonzero(bad)[0])
         table.fail(position, f"'{column}' is not a {what or 'date/time'} in format {fmt!r}: {values.iloc[position]!r}")
+    reject_out_of_range(table, column, parsed)
     return parsed
+
+
+def out_of_range(stamps: pd.Series) -> np.ndarray:
+    """True where a parsed date/time lies outside ``EARLIEST`` .. ``LATEST``."""
+    naive = stamps.dt.tz_convert("UTC").dt.tz_localize(None) if stamps.dt.tz is not None else stamps
+    return (naive.notna() & ((naive < EARLIEST) | (naive > LATEST))).to_numpy()
+
+
+def reject_out_of_range(table: RawTable, column: str, stamps: pd.Series) -> None:
+    beyond = out_of_range(stamps)
+    if beyond.any():
+        position = int(np.flatnonzero(beyond)[0])
+        table.fail(position, f"'{column}' is outside {EARLIEST:%Y-%m-%d} .. {LATEST:%Y-%m-%d}: "
+                             f"{table.frame[column].iloc[position]!r}")
 
 
 def parse_iso_timestamps(table: RawTable, column: str) -> pd.Series:
@@ -250,6 +288,7 @@ def parse_iso_timestamps(table: RawTable, column: str) -> pd.Series:
     values = table.frame[column]
     dates = pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")
     if not dates.isna().any():  # the common case: plain dates, no regex needed
+        reject_out_of_range(table, column, dates)
         return dates
     has_offset = values.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True).to_numpy()
     if has_offset.any() and not has_offset.all():
@@ -260,4 +299,5 @@ def parse_iso_timestamps(table: RawTable, column: str) -> pd.Series:
     if bad.any():
         position = int(np.flatnonzero(bad)[0])
         table.fail(position, f"'{column}' is not an ISO-8601 date/time: {values.iloc[position]!r}")
+    reject_out_of_range(table, column, parsed)
     return parsed

@@ -25,7 +25,7 @@ import pandas as pd
 
 from tt_platform.data.importers._bars import build_bars, check_symbol, session_stamps
 from tt_platform.data.importers._header import normalise_name
-from tt_platform.data.importers._table import RawTable, head_lines, read_table, split_header
+from tt_platform.data.importers._table import RawTable, head_lines, read_table, reject_out_of_range, split_header
 from tt_platform.data.importers.errors import ImportFormatError
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,7 @@ def _parse_dates(table: RawTable) -> pd.Series:
         parsed = pd.to_datetime(values, format=fmt, errors="coerce")
         bad = parsed.isna().to_numpy()
         if not bad.any():
+            reject_out_of_range(table, "date", parsed)
             stamps = session_stamps(parsed) if fmt == "%Y-%m-%d" else parsed.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
             return stamps.reset_index(drop=True)
         if best_bad is None or bad.sum() < best_bad.sum():

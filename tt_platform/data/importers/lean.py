@@ -32,7 +32,14 @@ from tt_platform.data.importers._bars import (
     session_stamps,
     stem,
 )
-from tt_platform.data.importers._table import RawTable, parse_timestamps, read_table, zip_member_name
+from tt_platform.data.importers._table import (
+    EARLIEST,
+    LATEST,
+    RawTable,
+    parse_timestamps,
+    read_table,
+    zip_member_name,
+)
 from tt_platform.data.importers.errors import ImportFormatError
 
 EQUITY_PRICE_SCALE = 10_000.0
@@ -99,6 +106,8 @@ def _intraday_file(
     name = None if (date is not None and symbol is not None) else _require_name(path)
     symbol = check_symbol(symbol if symbol is not None else name.symbol, path)
     day = pd.Timestamp(date) if date is not None else name.date
+    if not EARLIEST <= day <= LATEST:
+        raise ImportFormatError(path, None, f"date {day.date().isoformat()} is outside {EARLIEST:%Y-%m-%d} .. {LATEST:%Y-%m-%d}")
     return path, symbol, day, _market(path, market)
 
 

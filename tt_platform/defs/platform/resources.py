@@ -34,8 +34,9 @@ class RunConfigResource(_RunConfigFields):  # type: ignore[misc, valid-type]
     """
 
     # how this run executes, not what it computes: kept out of the run config and its hash
-    resume_checkpoint: str = ""
-    progress: bool = False
+    # (null, which Dagster's schema allows for a key with a default, means the default)
+    resume_checkpoint: str | None = ""
+    progress: bool | None = False
 
     _as_of: datetime | None = PrivateAttr(default=None)
 

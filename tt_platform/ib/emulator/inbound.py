@@ -37,8 +37,8 @@ class Fields:
             return default
         try:
             return int(float(raw)) if "." in raw else int(raw)
-        except ValueError:
-            raise ProtocolError(f"{self.name}: field {i} is not an integer: {raw!r}") from None
+        except (ValueError, OverflowError):  # OverflowError: "1.e400" is an infinite float
+            raise ProtocolError(f"{self.name}: field {i} is not an integer: {raw[:60]!r}") from None
 
     def float(self, i: int) -> float | None:
         raw = self.text(i)
@@ -47,7 +47,7 @@ class Fields:
         try:
             value = float(raw)
         except ValueError:
-            raise ProtocolError(f"{self.name}: field {i} is not a number: {raw!r}") from None
+            raise ProtocolError(f"{self.name}: field {i} is not a number: {raw[:60]!r}") from None
         return None if value >= 1.7e308 else value  # ib_insync's UNSET_DOUBLE
 
     def bool(self, i: int) -> bool:

@@ -38,6 +38,7 @@ from tt_platform.ib.emulator.sources import BarSource
 from tt_platform.ib.emulator.wire import (
     API_PREFIX,
     HEADER,
+    MAX_FRAME,
     FrameReader,
     ProtocolError,
     encode_fields,
@@ -144,12 +145,14 @@ class ClientSession:
         if prefix != API_PREFIX:
             raise ProtocolError(f"expected the API prefix {API_PREFIX!r}, got {prefix!r}")
         (size,) = HEADER.unpack(await self.reader.readexactly(HEADER.size))
+        if size > MAX_FRAME:
+            raise ProtocolError(f"version range of {size} bytes exceeds the {MAX_FRAME} byte limit")
         versions = (await self.reader.readexactly(size)).decode(errors="replace")
         try:
             _, high = versions.split()[0].lstrip("v").split("..")
             high_version = int(high)
-        except ValueError:
-            raise ProtocolError(f"unreadable client version range {versions!r}") from None
+        except (ValueError, IndexError):  # not "v<low>..<high>", or nothing at all
+            raise ProtocolError(f"unreadable client version range {versions[:60]!r}") from None
         if high_version < MIN_CLIENT_VERSION:
             raise ProtocolError(f"client version {high_version} is below {MIN_CLIENT_VERSION}")
         version = min(high_version, msg.SERVER_VERSION)
@@ -210,6 +213,9 @@ class ClientSession:
             task = asyncio.get_running_loop().create_task(self._guarded(msg_id, result))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+            # a connection dropped before the task started cancels it unstarted: close the request
+            # too, or it is reported as never awaited
+            task.add_done_callback(lambda _: result.close())
 
     async def _guarded(self, msg_id: int, coro: Coroutine) -> None:
         try:
