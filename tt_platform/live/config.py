@@ -86,6 +86,9 @@ class IBConfig(StrictModel):
     client_id: int = Field(71, ge=0, description="the session's client id (orders belong to it)")
     history_client_id: int = Field(72, ge=0, description="client id of the warm-start history requests")
     request_timeout: float = Field(10.0, gt=0, description="seconds before a request counts as failed")
+    startup_wait_seconds: float = Field(
+        300.0, ge=0, description="how long a starting session keeps trying to reach a gateway that is down "
+                                 "(IB's daily restart takes minutes); 0: one attempt")
 
 
 class LiveSessionConfig(StrictModel):

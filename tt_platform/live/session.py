@@ -259,8 +259,26 @@ class LiveSession:
                              float(self.portfolio.equity), report, self.errors, self.reconnects, self.latencies_ms)
 
     async def _connect(self) -> None:
-        if not self.trading.is_connected():
-            await self.trading.connect()
+        """Connect at start-up; a gateway that is down (a restart) is tried again with back-off
+        for ``ib.startup_wait_seconds`` before the session gives up."""
+        from tt_platform.ib.client import IBClientIdInUse
+
+        deadline = time.monotonic() + self.config.ib.startup_wait_seconds
+        attempt = 0
+        while not self.trading.is_connected():
+            try:
+                await self.trading.connect()
+            except ConnectionError as exc:
+                delay = RECONNECT_BACKOFF[min(attempt, len(RECONNECT_BACKOFF) - 1)]
+                if (isinstance(exc, IBClientIdInUse) and attempt >= 2) or time.monotonic() + delay > deadline:
+                    raise
+                attempt += 1
+                log.warning("session %s: IB not reachable at start (%s); trying again in %.0f s",
+                            self.session_id, exc, delay)
+                await asyncio.sleep(delay)
+                self.stop_reason = self.stop_reason or self.hooks.stop_reason()
+                if self.stop_reason:
+                    raise
         if self.config.clock == "feed" and self._feed_now is None:
             # a replay's "now" is the gateway's clock until the first real-time bar arrives
             self._feed_now = await self.trading.server_time()
@@ -368,6 +386,8 @@ class LiveSession:
         self._alive_at = datetime.now(UTC)
         try:
             if not self.trading.is_connected():
+                # what happened while away is known only after a reconciliation
+                self.reconciled = self.config.mode == "paper"
                 await self._recover_connection()
                 return
             if not self.reconciled:
@@ -520,12 +540,15 @@ class LiveSession:
                 bar_set.ts + pd.Timedelta(self.policy.interval if self.policy.interval != "1d" else "0s") > self._first_sub_bar:
             log.info("skipping the bar of %s: the stream started inside it", bar_set.ts)
             return
-        trading_allowed = self.reconciled and not self.config.dry_run
+        # bar sets queued before a dropped connection are decided and audited, never sent
+        connected = self.config.mode == "paper" or self.trading.is_connected()
+        trading_allowed = self.reconciled and connected and not self.config.dry_run
         with _collector_paused():
             decision, output, sent = await self._decide_and_send(bar_set, started_ns, trading_allowed)
         step = self.step
         if not trading_allowed and decision.orders:
-            why = "dry run" if self.config.dry_run else "not reconciled with the broker"
+            why = ("dry run" if self.config.dry_run else "not connected to the broker" if not connected
+                   else "not reconciled with the broker")
             log.info("bar %s: %d order(s) decided, none sent (%s): %s", bar_set.ts, len(decision.orders), why,
                      "; ".join(f"{o.side} {abs(o.quantity):g} {o.symbol}" for o in decision.orders))
         # bar close (the bar set's arrival) -> the last order handed to the broker
