@@ -44,6 +44,14 @@ def run_worker_tags() -> dict[str, str]:
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
 
 
+def tag_run_host(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Record the machine a run executes on, so a run left STARTED by a killed worker can be
+    marked failed there; the worker's pid comes from the run's start event."""
+    run = instance.get_run_by_id(run_id)
+    if run is not None and HOST_TAG not in run.tags:
+        instance.add_run_tags(run_id, {HOST_TAG: socket.gethostname()})
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this machine (a zombie counts as gone)."""
     if pid <= 0:

@@ -65,3 +65,36 @@ class _NoPlatform(dg.ConfigurableResource):
 class _NoMlflow(dg.ConfigurableResource):
     def tracker(self):
         raise AssertionError("MLflow must not be asked beside a running session")
+
+
+def test_a_session_whose_worker_was_killed_no_longer_holds_the_account(jobs_module):
+    """A killed run worker never ends its run: the next session marks that run failed (its
+    worker's process is gone from this machine) instead of refusing to start beside it."""
+    import socket
+    import subprocess
+    import sys
+
+    from tt_platform.pipeline.recovery import HOST_TAG, PID_TAG
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = gone.stdout.strip()
+    with dg.instance_for_test() as instance:
+        killed = instance.create_run_for_job(
+            jobs_module.live_session_job, run_config={"ops": {LIVE_OP: {"config": {}}}},
+            tags=jobs_module.live_session_job.tags | {HOST_TAG: socket.gethostname(), PID_TAG: dead_pid})
+        instance.handle_run_event(killed.run_id, dg.DagsterEvent(
+            event_type_value="PIPELINE_START", job_name="live_session", message="started"))
+        result = jobs_module.live_session_job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config={"ops": {LIVE_OP: {"config": {}}}},
+            resources={"platform": _StopAtTheStore(), "mlflow": _NoMlflow()})
+        marked = instance.get_run_by_id(killed.run_id)
+        assert marked.status == dg.DagsterRunStatus.FAILURE
+        assert HOST_TAG in instance.get_run_by_id(result.run_id).tags
+    # past the account check: it stopped where the store is opened
+    failure = result.get_step_failure_events()[0].step_failure_data
+    assert "reached the store" in failure.error.cause.message
+
+
+class _StopAtTheStore(dg.ConfigurableResource):
+    def engine(self):
+        raise RuntimeError("reached the store")

@@ -25,6 +25,7 @@ from tt_platform.live.config import LIVE_JOB, LIVE_OP, LiveConfigError, LiveSess
 from tt_platform.live.launch import account_tag, build_session, prepare, run
 from tt_platform.live.policy_source import PolicyResolutionError, PolicyVerificationError
 from tt_platform.live.session import SessionHooks
+from tt_platform.pipeline.recovery import mark_abandoned_dagster_runs, tag_run_host
 
 KIND_TAG = "tt/kind"
 ACCOUNT_TAG = "tt/ib_account"
@@ -123,6 +124,10 @@ def trading_session(context: dg.OpExecutionContext, config: LiveSessionOpConfig,
         session_config = parse_live_config({"ops": {LIVE_OP: {"config": config_values(config, LiveSessionConfig)}}},
                                            source="run config")
         account = context.run.tags.get(ACCOUNT_TAG, _account_tag())
+        # a session whose worker was killed never ends its run: mark such runs of this machine
+        # failed first, or they would hold the account for ever
+        tag_run_host(context.instance, context.run_id)
+        mark_abandoned_dagster_runs(context.instance)
         others = _other_sessions(context.instance, context.run_id, account)
         if others:
             raise dg.Failure(description=f"{LIVE_JOB}: another session is running on IB account {account} "

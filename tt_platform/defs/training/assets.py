@@ -9,7 +9,7 @@ from tt_platform.defs.platform.presentation import RESEARCH, RESEARCH_TEAM
 from tt_platform.defs.platform.resources import PlatformResource, RunConfigResource
 from tt_platform.defs.training.resources import MlflowResource
 from tt_platform.pipeline.handles import PolicyHandle, WatchlistSnapshot
-from tt_platform.pipeline.recovery import HOST_TAG, run_worker_tags
+from tt_platform.pipeline.recovery import tag_run_host
 from tt_platform.pipeline.training import train
 
 
@@ -62,10 +62,4 @@ def trained_policy(
 
 
 def _tag_host(context: dg.AssetExecutionContext) -> None:
-    """Record the machine the run executes on, so a run left STARTED by a killed process can be
-    marked failed there (``tt_platform.pipeline.recovery``); the worker's pid comes from the
-    run's start event."""
-    instance = context.instance
-    run = instance.get_run_by_id(context.run_id)
-    if run is not None and HOST_TAG not in run.tags:
-        instance.add_run_tags(context.run_id, {HOST_TAG: run_worker_tags()[HOST_TAG]})
+    tag_run_host(context.instance, context.run_id)
