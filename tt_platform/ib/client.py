@@ -285,6 +285,7 @@ class IBMarketData:
                 f"after {self.retry.attempts} attempts: {last!r}"
             ) from last
         self.connections += 1
+        self._throttle_over.set()  # a new connection queues nothing (a lost one ended without throttleEnd)
 
     async def _connect_once(self) -> None:
         self.connect_attempts += 1
@@ -528,8 +529,14 @@ class IBMarketData:
         )
         await asyncio.sleep(0)  # the request is now written, or queued by ib_insync's throttle
         if not self._throttle_over.is_set() and not request.done():
-            await self._throttle_over.wait()
-            self.pacer.sent_late(key)
+            # a lost connection empties ib_insync's queue without ending the throttle: wait for
+            # the queue to drain or for the request to end (answer, timeout, the loss), not longer
+            drained = asyncio.ensure_future(self._throttle_over.wait())
+            await asyncio.wait({request, drained}, return_when=asyncio.FIRST_COMPLETED)
+            if drained.done():
+                self.pacer.sent_late(key)
+            else:
+                drained.cancel()
         try:
             bars = await request
         except ConnectionError as exc:

@@ -27,30 +27,17 @@ from tt_platform_tests.live.policy_factory import REPLAY_START, synthetic_source
 SESSION = "live-recovery"
 REPO = Path(__file__).resolve().parents[2]
 
-# Runs the session in its own process and kills it with SIGKILL right after the KILL_AT-th
-# order was written to the socket, before its acknowledgement is read.
+# Runs the session in its own process, killed between an order's submit and its acknowledgement
+# (order_kill.py).
 KILLED_SESSION = textwrap.dedent("""
-    import json, os, signal, sys, time
+    import json, os
     import sqlalchemy as sa
-    from tt_platform.ib import trading
     from tt_platform.live.config import parse_live_config
     from tt_platform.live.launch import build_session, prepare, run
     from tt_platform.settings import PlatformSettings
+    from tt_platform_tests.live.order_kill import kill_after_orders
 
-    placed = []
-    waiting = trading.IBTrading._until
-
-    async def until(self, request, trades, condition, deadline):
-        if request.startswith("placeOrder"):
-            placed.append(request.split()[1])
-            if len(placed) == int(os.environ["KILL_AT"]):
-                time.sleep(0.3)  # the order is on the wire; its acknowledgement is never read
-                with open(os.environ["KILL_MARK"], "w") as mark:
-                    mark.write(placed[-1])
-                os.kill(os.getpid(), signal.SIGKILL)
-        return await waiting(self, request, trades, condition, deadline)
-
-    trading.IBTrading._until = until
+    kill_after_orders()
     config = parse_live_config(json.loads(os.environ["SESSION_CONFIG"]))
     engine = sa.create_engine(os.environ["STORE_URL"])
     prepared = prepare(config, settings=PlatformSettings(TT_HOME=os.environ["TT_HOME"]), store=engine, tracker=None)
