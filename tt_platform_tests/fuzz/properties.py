@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 
 # modest budgets, so the whole folder runs in make test; TT_FUZZ_SCALE=20 digs deeper by hand
 SCALE = max(1, int(os.environ.get("TT_FUZZ_SCALE", "1")))
-EXAMPLES = 150 * SCALE
+EXAMPLES = 100 * SCALE
 SLOW_EXAMPLES = 40 * SCALE
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # properties that write to a database per example; the function-scoped store they use is

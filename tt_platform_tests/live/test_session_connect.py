@@ -16,6 +16,7 @@ from tt_platform.settings import PlatformSettings
 from tt_platform_tests.live.policy_factory import REPLAY_START, synthetic_source, train_tiny_policy
 
 
+@pytest.mark.slow  # trains a small policy first
 @pytest.mark.parametrize("store_backend", ["embedded"], indirect=True)
 def test_a_session_waits_for_a_gateway_that_is_restarting(store_engine, tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="tt_platform.live.session")

@@ -34,6 +34,7 @@ def _decision(store, step: int, day: str, equity: float, halted: bool) -> None:
                                target_weights={})
 
 
+@pytest.mark.slow  # trains a small policy first
 @pytest.mark.parametrize("store_backend", ["embedded"], indirect=True)
 def test_a_restart_on_the_day_the_daily_kill_switch_tripped_keeps_it_tripped(store_engine, tmp_path):
     policy = train_tiny_policy(store_engine, tmp_path / "policies")
@@ -67,6 +68,7 @@ def test_a_restart_on_the_day_the_daily_kill_switch_tripped_keeps_it_tripped(sto
     assert not fresh.gate.halted and fresh.step == 0
 
 
+@pytest.mark.slow  # trains a small policy first
 @pytest.mark.parametrize("store_backend", ["embedded"], indirect=True)
 def test_on_the_feed_clock_a_silent_feed_raises_one_gap_alert_while_the_market_is_open(store_engine, tmp_path):
     """The feed clock stands still when the feed stops, so the bar-time gap watch sees nothing:

@@ -97,7 +97,8 @@ def test_the_journal_and_its_guard_are_installed(engine):
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "SELECT c.relname, t.tgname, p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
-            "JOIN pg_class c ON c.oid = t.tgrelid WHERE p.proname IN (:journal, :guard) ORDER BY 1, 2"
+            "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE p.proname IN (:journal, :guard) AND n.nspname = current_schema() ORDER BY 1, 2"
         ), {"journal": ORDER_JOURNAL, "guard": ORDER_EVENT_GUARD}).all()
     assert [tuple(r) for r in rows] == [
         ("tt_order", "tt_order_journal_delete", ORDER_JOURNAL),
