@@ -163,7 +163,7 @@ def test_ingest_training_walk_forward_and_paper_session_at_once_under_faults(
         }
         # the backfill is caught inside its transaction on a month (its delete done, its insert
         # waiting on a key held from another connection) and its backend terminated there
-        held = HeldKey(url, prices, _held_row(clean)).__enter__()
+        held = HeldKey(url, prices, row=_held_row(clean)).__enter__()
         backfill_cut = FaultInjector(held, lambda pid: _terminate(url, pid, runs["ingest"][2]), DEADLINE_SECONDS)
         backfill_cut.start()
         # the session recording a decision, once it trades (a fault at its start fails the run
