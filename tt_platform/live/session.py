@@ -154,6 +154,7 @@ class LiveSession:
         # the feed clock stands still when the feed stops, so silence is measured on the wall
         self._last_sub_bar_wall: float | None = None
         self._silence_alerted = False
+        self._silence_limit_seconds = 2 * parse_interval(policy.interval) / 1e9
         self._executions: list[Any] = []
         self._first_sub_bar: pd.Timestamp | None = None
         self._feed_now: pd.Timestamp | None = None
@@ -820,8 +821,7 @@ class LiveSession:
         if self.config.clock != "feed" or self._last_sub_bar_wall is None or self._silence_alerted:
             return
         silent = time.monotonic() - self._last_sub_bar_wall
-        limit = 2 * parse_interval(self.policy.interval) / 1e9
-        if silent <= limit or not self.market_open(self.now() + pd.Timedelta(seconds=silent)):
+        if silent <= self._silence_limit_seconds or not self.market_open(self.now() + pd.Timedelta(seconds=silent)):
             return
         self._silence_alerted = True
         message = (f"session {self.session_id}: data gap: no real-time bars for {silent:.0f} s, more than twice "

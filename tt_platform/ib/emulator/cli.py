@@ -178,12 +178,14 @@ async def _serve(emulator: GatewayEmulator, restart_down_seconds: float = 30.0) 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         faults.install(loop)
-    except (NotImplementedError, RuntimeError):  # not in the main thread / platform
-        pass
+        signals = True
+    except (NotImplementedError, RuntimeError):  # not in the main thread, or no signals here
+        signals = False
     port = await emulator.start()
     print(f"IB Gateway emulator listening on {emulator.host}:{port}", flush=True)
-    print(f"faults: kill -USR1 {os.getpid()} pulls the cable, -USR2 toggles IB connectivity, -HUP restarts",
-          flush=True)
+    if signals:
+        print(f"faults: kill -USR1 {os.getpid()} pulls the cable, -USR2 toggles IB connectivity, -HUP restarts",
+              flush=True)
     try:
         await stop.wait()
     finally:
