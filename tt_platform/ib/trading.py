@@ -13,6 +13,8 @@ waits for the late answer first (within its own deadline) and discards it.
 Every order carries the caller's ``order_ref`` as IB's ``orderRef``, which comes back on open
 orders and on executions: it is the idempotency key (IB order ids can be reused after a gateway
 restart). A ref is spent once sent: ``place`` refuses a ref it has already sent or sees at IB.
+A decision's orders go out as one batch: ``submit`` writes them all to the socket before any
+answer is read, ``acknowledged`` then waits for IB's answers (``place`` is both, for one order).
 
 Callbacks are plain attributes the owner sets (a callback may be a coroutine function; its
 coroutine is scheduled on the running loop; exceptions are logged, never raised into ib_insync):
@@ -48,6 +50,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
@@ -58,7 +61,7 @@ import pandas as pd
 from tt_platform.ib.client import ACCOUNT_REDACTOR, ConnectRetry, IBClientIdInUse
 from tt_platform.ib.errors import CONNECTIVITY_CODES, IBConnectionLost
 
-from ib_insync import IB, Contract, Order, RealTimeBarList, Stock, Trade
+from ib_insync import IB, Contract, Order, OrderStatus, RealTimeBarList, Stock, Trade, TradeLogEntry
 from ib_insync.util import UNSET_DOUBLE
 from ib_insync.wrapper import RequestError
 from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -277,6 +280,17 @@ class RealtimeBar:
     low: float
     close: float
     volume: float
+
+
+@dataclass
+class Submission:
+    """One order of ``TradingClient.submit``: the Trade handed to the IB client, or the error
+    that kept it from being sent; neither when it rounded to zero lots."""
+
+    order: BrokerOrder
+    deadline: float  # event-loop time by which IB must acknowledge it
+    trade: Trade | None = None
+    error: Exception | None = None
 
 
 class BrokerRequestFailed(RuntimeError):
@@ -824,53 +838,107 @@ class IBTrading:
     def _ref_sent(self, order_ref: str) -> bool:
         if order_ref in self._sent_refs:
             return True
-        trades = self._ib.trades()
+        trades = self._ib.wrapper.trades
         if len(trades) != self._trades_seen:  # refs IB told us of (other clients, before a restart)
             self._trades_seen = len(trades)
-            self._sent_refs.update(t.order.orderRef for t in trades if t.order.orderRef)
+            self._sent_refs.update(t.order.orderRef for t in trades.values() if t.order.orderRef)
         return order_ref in self._sent_refs
 
-    async def place(self, order: BrokerOrder, rules: ContractRules) -> BrokerOrderState | None:
-        """Send ``order`` (quantity in whole lots toward zero, limit on the tick grid, BUY down /
-        SELL up) and wait for IB's first acknowledgement; the state then (it may already be
-        filled, or cancelled with IB's ``reason``). None when the quantity rounds to zero:
-        nothing is sent. ``BrokerRequestFailed`` when it cannot be sent, or when no
-        acknowledgement came in time (the order may still be live: reconcile before placing
-        the decision again, with the same ref)."""
-        if rules.symbol != order.symbol:
-            raise ValueError(f"order {order.order_ref} is for {order.symbol} but the rules are for {rules.symbol}")
-        request = f"placeOrder {order.order_ref}"
-        quantity = round_quantity(order.quantity, rules.lot_size)
-        if quantity <= 0:
-            log.info("order %s: %g %s rounds to 0 lots of %g: not sent", order.order_ref, order.quantity,
-                     order.symbol, rules.lot_size)
-            return None
-        self._require(request)
-        if self._ref_sent(order.order_ref):
-            raise ValueError(f"order_ref {order.order_ref!r} was already sent to IB; a new order needs a new ref")
-        ib_order = Order(
-            action=order.side,
-            totalQuantity=quantity,
-            orderType=order.order_type,
-            tif=order.tif,
-            orderRef=order.order_ref,
-            account=self._order_account(),
-            transmit=True,
-        )
-        if order.order_type == "LMT":
-            ib_order.lmtPrice = round_limit_price(order.limit_price, rules.min_tick, order.side)
+    def _hand_to_client(self, contract: Contract, ib_order: Order) -> Trade:
+        """ib_insync's ``IB.placeOrder`` for a new order, minus its info line: that line formats
+        the whole Trade eagerly, logged or not, which costs as much as the send itself -- per
+        order, on the path from bar close to orders. The Trade is registered as ib_insync
+        registers it, so its order messages move it."""
+        ib, wrapper = self._ib, self._ib.wrapper
+        in_sync = len(wrapper.trades) == self._trades_seen
+        order_id = ib.client.getReqId()
+        ib.client.placeOrder(order_id, contract, ib_order)
+        ib_order.clientId = wrapper.clientId
+        ib_order.orderId = order_id
+        status = OrderStatus(orderId=order_id, status=OrderStatus.PendingSubmit)
+        trade = Trade(contract, ib_order, status, [], [TradeLogEntry(datetime.now(UTC), status.status)])
+        wrapper.trades[wrapper.orderKey(wrapper.clientId, order_id, ib_order.permId)] = trade
+        if in_sync:  # the one trade added is this one: _ref_sent need not rescan for it
+            self._trades_seen = len(wrapper.trades)
+        ib.newOrderEvent.emit(trade)
+        return trade
+
+    def submit(self, orders: Iterable[tuple[BrokerOrder, ContractRules]]) -> list[Submission]:
+        """Hand each order to the IB client (quantity in whole lots toward zero, limit on the
+        tick grid, BUY down / SELL up) without waiting for IB: all of them go out before the
+        first answer is read. Per order, a ``Submission``: its Trade, or the error that kept
+        it from being sent (``ValueError`` for a ref already sent or rules of another symbol,
+        ``BrokerRequestFailed`` when not connected), or neither when the quantity rounds to
+        zero lots (nothing sent). ``acknowledged`` then waits for IB's answers."""
         deadline = self._deadline()
-        trade = self._send(request, lambda: self._ib.placeOrder(self._contract(rules), ib_order))
-        self._sent_refs.add(order.order_ref)
-        log.info("order %s sent: %s %g %s %s%s %s", order.order_ref, order.side, quantity, order.symbol,
-                 order.order_type, f" {ib_order.lmtPrice:g}" if order.order_type == "LMT" else "", order.tif)
-        try:
-            await self._until(request, [trade], self._acknowledged, deadline)
-        except BrokerRequestFailed as exc:
-            raise BrokerRequestFailed(
-                request, f"{exc.reason}; the order may still reach IB: reconcile with open_orders() and executions()"
-            ) from None
-        return self._state(trade)
+        account: str | None = None
+        submissions = []
+        for order, rules in orders:
+            try:
+                if rules.symbol != order.symbol:
+                    raise ValueError(f"order {order.order_ref} is for {order.symbol} but the rules are for {rules.symbol}")
+                request = f"placeOrder {order.order_ref}"
+                quantity = round_quantity(order.quantity, rules.lot_size)
+                if quantity <= 0:
+                    log.info("order %s: %g %s rounds to 0 lots of %g: not sent", order.order_ref, order.quantity,
+                             order.symbol, rules.lot_size)
+                    submissions.append(Submission(order, deadline))
+                    continue
+                self._require(request)
+                if self._ref_sent(order.order_ref):
+                    raise ValueError(f"order_ref {order.order_ref!r} was already sent to IB; a new order needs a new ref")
+                if account is None:
+                    account = self._order_account()
+                ib_order = Order(action=order.side, totalQuantity=quantity, orderType=order.order_type, tif=order.tif,
+                                 orderRef=order.order_ref, account=account, transmit=True)
+                if order.order_type == "LMT":
+                    ib_order.lmtPrice = round_limit_price(order.limit_price, rules.min_tick, order.side)
+                trade = self._send(request, lambda r=rules, o=ib_order: self._hand_to_client(self._contract(r), o))
+            except (ValueError, BrokerRequestFailed) as exc:
+                submissions.append(Submission(order, deadline, error=exc))
+                continue
+            self._sent_refs.add(order.order_ref)
+            log.info("order %s sent: %s %g %s %s%s %s", order.order_ref, order.side, quantity, order.symbol,
+                     order.order_type, f" {ib_order.lmtPrice:g}" if order.order_type == "LMT" else "", order.tif)
+            submissions.append(Submission(order, deadline, trade=trade))
+        return submissions
+
+    async def acknowledged(self, submissions: list[Submission]) -> list[BrokerOrderState | None | Exception]:
+        """Wait for IB's first acknowledgement of every order ``submit`` sent; per submission,
+        the order's state then (it may already be filled, or cancelled with IB's ``reason``),
+        None when nothing was sent, or the error: the one that kept it from being sent, or
+        ``BrokerRequestFailed`` when no acknowledgement came in time (the order may still be
+        live: reconcile before placing the decision again, with the same ref)."""
+        trades = [s.trade for s in submissions if s.trade is not None]
+        failure: BrokerRequestFailed | None = None
+        if trades:
+            request = f"placeOrder {trades[0].order.orderRef}" if len(trades) == 1 else f"placeOrder ({len(trades)} orders)"
+            try:
+                await self._until(request, trades, self._acknowledged, min(s.deadline for s in submissions))
+            except BrokerRequestFailed as exc:
+                failure = exc
+        results: list[BrokerOrderState | None | Exception] = []
+        for submission in submissions:
+            if submission.error is not None:
+                results.append(submission.error)
+            elif submission.trade is None:
+                results.append(None)
+            elif failure is not None and not self._acknowledged(submission.trade):
+                results.append(BrokerRequestFailed(
+                    f"placeOrder {submission.order.order_ref}",
+                    f"{failure.reason}; the order may still reach IB: reconcile with open_orders() and executions()"))
+            else:
+                results.append(self._state(submission.trade))
+        return results
+
+    async def place(self, order: BrokerOrder, rules: ContractRules) -> BrokerOrderState | None:
+        """Send one order and wait for IB's first acknowledgement (``submit`` and
+        ``acknowledged`` for one): its state, None when it rounds to zero lots; raises what
+        ``acknowledged`` would return as the error."""
+        (result,) = await self.acknowledged(self.submit([(order, rules)]))
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     @staticmethod
     def _acknowledged(trade: Trade) -> bool:

@@ -689,10 +689,10 @@ class LiveSession:
                         order_type="LMT" if o.order_type == OrderType.LIMIT else "MKT",
                         limit_price=o.limit_price if o.order_type == OrderType.LIMIT else None, tif="DAY")
             for o, ref in zip(orders, refs, strict=True)]
-        tasks = [asyncio.ensure_future(self.trading.place(b, self._rules[b.symbol])) for b in broker_orders]
-        await asyncio.sleep(0)  # every task runs up to its first wait: each order is written to the socket
+        # every order is written to the socket before the first answer is read
+        submissions = self.trading.submit([(b, self._rules[b.symbol]) for b in broker_orders])
         self._submitted_ns = time.perf_counter_ns()
-        states = await asyncio.gather(*tasks, return_exceptions=True)
+        states = await self.trading.acknowledged(submissions)
         self._acknowledged_ns = time.perf_counter_ns()
         updates, sent = [], 0
         for order, ref, price, state in zip(orders, refs, shadow, states, strict=True):

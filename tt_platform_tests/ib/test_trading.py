@@ -353,6 +353,64 @@ def test_an_order_below_one_lot_is_not_sent(gateway):
     assert gateway.emulator.broker.orders == {}
 
 
+def test_a_batch_goes_out_before_any_answer_and_each_order_gets_its_own_outcome(gateway):
+    """``submit`` writes every order before reading an answer; ``acknowledged`` gives each its
+    state, None (below one lot) or the error that kept it back, and the Trades it registered are
+    the ones ib_insync keeps up to date."""
+    async def scenario():
+        trading = client(gateway)
+        await trading.connect()
+        try:
+            await trading.place(BrokerOrder("tt:batch:0", "AAA", "BUY", 1, "MKT"), AAA_RULES)
+            batch = [(BrokerOrder(f"tt:batch:{i}", "AAA", "BUY" if i % 2 else "SELL", i, "MKT"), AAA_RULES)
+                     for i in range(1, 7)]
+            batch += [(BrokerOrder("tt:batch:tiny", "AAA", "BUY", 0.4, "MKT"), AAA_RULES),
+                      (BrokerOrder("tt:batch:0", "AAA", "BUY", 1, "MKT"), AAA_RULES),  # already sent
+                      (BrokerOrder("tt:batch:wrong", "AAA", "BUY", 1, "MKT"), BBB_RULES)]
+            submissions = trading.submit(batch)
+            # nothing was read yet: every sent order is still PendingSubmit on this side
+            pending = [s.trade.orderStatus.status for s in submissions if s.trade is not None]
+            results = await trading.acknowledged(submissions)
+            assert await eventually(lambda: all(t.orderStatus.status == "Filled"
+                                                for t in trading._ib.trades() if t.order.orderRef != "tt:batch:0"))
+            return pending, results, await trading.positions()
+        finally:
+            trading.disconnect()
+
+    pending, results, positions = run(scenario())
+    assert pending == ["PendingSubmit"] * 6
+    states, (tiny, repeated, wrong) = results[:6], results[6:]
+    assert [s.order_ref for s in states] == [f"tt:batch:{i}" for i in range(1, 7)]
+    assert all(isinstance(s, BrokerOrderState) and s.perm_id > 0 for s in states)
+    assert [s.quantity for s in states] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert tiny is None
+    assert isinstance(repeated, ValueError) and "already sent to IB" in str(repeated)
+    assert isinstance(wrong, ValueError) and "rules are for BBB" in str(wrong)
+    assert sorted(t.order_ref for t in gateway.emulator.broker.orders.values()) == sorted(
+        f"tt:batch:{i}" for i in range(7))
+    assert positions == {"AAA": 1.0 + 1 - 2 + 3 - 4 + 5 - 6}
+
+
+def test_a_batch_the_gateway_does_not_acknowledge_fails_per_order_naming_each_ref(gateway):
+    async def scenario():
+        trading = client(gateway, request_timeout=0.4)
+        await trading.connect()
+        try:
+            await trading.place(resting_buy("tt:quiet:0"), BBB_RULES)
+            gateway.loop.call_soon_threadsafe(time.sleep, 1.5)  # the gateway stops answering
+            await asyncio.sleep(0.05)
+            submissions = trading.submit([(resting_buy("tt:quiet:1"), BBB_RULES), (resting_buy("tt:quiet:2"), BBB_RULES)])
+            return await trading.acknowledged(submissions)
+        finally:
+            trading.disconnect()
+
+    first, second = run(scenario())
+    for result, ref in ((first, "tt:quiet:1"), (second, "tt:quiet:2")):
+        assert isinstance(result, BrokerRequestFailed)
+        assert str(result).startswith(f"placeOrder {ref} failed: no answer within 0.4 s")
+        assert "may still reach IB" in str(result)
+
+
 def test_a_rejected_order_comes_back_cancelled_with_ibs_reason(gateway):
     async def scenario():
         trading = client(gateway)

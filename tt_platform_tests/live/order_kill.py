@@ -17,11 +17,14 @@ def kill_after_orders() -> None:
 
     async def until(self, request, trades, condition, deadline):
         if request.startswith("placeOrder"):
-            placed.append(request.split()[1])
-            if len(placed) == int(os.environ["KILL_AT"]):
+            kill_at = int(os.environ["KILL_AT"])
+            # a batch of orders is on the wire at once: the KILL_AT-th order of the session is killed
+            reached = len(placed) < kill_at <= len(placed) + len(trades)
+            placed.extend(t.order.orderRef for t in trades)
+            if reached:
                 time.sleep(0.3)  # the order is on the wire; its acknowledgement is never read
                 with open(os.environ["KILL_MARK"], "w") as mark:
-                    mark.write(placed[-1])
+                    mark.write(placed[kill_at - 1])
                 os.kill(os.getpid(), signal.SIGKILL)
         return await waiting(self, request, trades, condition, deadline)
 
