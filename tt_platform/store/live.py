@@ -977,19 +977,30 @@ def record_new_orders(conn_or_engine: Connection | Engine, rows: Sequence[Mappin
     refs = [v["order_ref"] for v in batch if v.get("order_ref")]
     if len(set(ids)) != len(ids) or len(set(refs)) != len(refs):
         raise LiveRecordConflict(f"record_new_orders: the batch names an order or ref twice ({_listed(ids)})")
-    episodes = {v.get("episode_id") for v in batch} - {None}
     columns = sorted({name for values in batch for name in values})
+    # one statement: the table's keys and its episode foreign key refuse a clash, so the live
+    # loop's write-ahead costs one round trip; what was refused is looked up only then
+    try:
+        with transaction(conn_or_engine) as conn:
+            conn.execute(sa.insert(order), [{name: values.get(name) for name in columns} for values in batch])
+    except sa.exc.IntegrityError as exc:
+        raise _new_orders_refused(conn_or_engine, batch, ids, refs, exc) from None
+    return len(batch)
+
+
+def _new_orders_refused(conn_or_engine: Connection | Engine, batch: list[dict[str, Any]], ids: list[str],
+                        refs: list[str], error: sa.exc.IntegrityError) -> Exception:
+    """Why the database refused a batch of new orders, as ``record_new_orders`` reports it."""
+    episodes = {v.get("episode_id") for v in batch} - {None}
     with transaction(conn_or_engine) as conn:
-        if episodes:
-            known = set(conn.execute(sa.select(episode.c.episode_id).where(episode.c.episode_id.in_(episodes))).scalars())
-            if episodes - known:
-                raise KeyError(f"orders of episode(s) {sorted(episodes - known)} that are not recorded (open the session first)")
         clash = conn.execute(sa.select(order.c.order_id).where(
             sa.or_(order.c.order_id.in_(ids), order.c.order_ref.in_(refs or ids)))).scalars().all()
         if clash:
-            raise LiveRecordConflict(f"orders already recorded: {_listed(sorted(clash))}; an order is never recorded twice")
-        conn.execute(sa.insert(order), [{name: values.get(name) for name in columns} for values in batch])
-    return len(batch)
+            return LiveRecordConflict(f"orders already recorded: {_listed(sorted(clash))}; an order is never recorded twice")
+        known = set(conn.execute(sa.select(episode.c.episode_id).where(episode.c.episode_id.in_(episodes))).scalars())
+    if episodes - known:
+        return KeyError(f"orders of episode(s) {sorted(episodes - known)} that are not recorded (open the session first)")
+    return error
 
 
 def record_order_progress(conn_or_engine: Connection | Engine, fills: Sequence[Mapping[str, Any]],
@@ -999,14 +1010,35 @@ def record_order_progress(conn_or_engine: Connection | Engine, fills: Sequence[M
     ``fills``: rows as ``record_fill`` takes them (new fill ids only); ``updates``: per order,
     ``order_id`` plus the fields to set (status, filled_quantity, avg_fill_price, message)."""
     values = [_fill_values(row) for row in fills]
+    # an order named twice gets both updates, the later one's fields winning (as if applied in
+    # turn); then one UPDATE ... FROM (VALUES ...) per set of fields updated
+    merged: dict[str, dict[str, Any]] = {}
+    for update in updates:
+        order_id = _text(update["order_id"], "order_id")
+        fields = {name: _order_value(name, value) for name, value in update.items() if name != "order_id"}
+        merged[order_id] = merged.get(order_id, {}) | fields
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for order_id, fields in merged.items():
+        groups.setdefault(tuple(sorted(fields)), []).append({"order_id": order_id} | fields)
     with transaction(conn_or_engine) as conn:
         if values:
             conn.execute(pg_insert(fill).on_conflict_do_nothing(index_elements=["fill_id"]), values)
-        for update in updates:
-            fields = {name: _order_value(name, value) for name, value in update.items() if name != "order_id"}
-            conn.execute(sa.update(order).where(order.c.order_id == update["order_id"]).values(
-                **fields, updated_at=sa.func.now()))
+        for names, rows in groups.items():
+            conn.execute(_progress_update(names, rows))
     return len(values)
+
+
+def _progress_update(names: tuple[str, ...], rows: list[dict[str, Any]]) -> sa.Update:
+    """One UPDATE setting ``names`` of every order in ``rows`` (each with ``order_id``)."""
+    if len(rows) == 1:
+        (row,) = rows
+        return sa.update(order).where(order.c.order_id == row["order_id"]).values(
+            **{name: row[name] for name in names}, updated_at=sa.func.now())
+    columns = [sa.column("order_id", order.c.order_id.type), *[sa.column(name, order.c[name].type) for name in names]]
+    given = sa.values(*columns, name="progress").data([tuple(row[c.name] for c in columns) for row in rows])
+    # a VALUES column of NULLs only is text to PostgreSQL: cast each to the column's type
+    return (sa.update(order).where(order.c.order_id == given.c.order_id)
+            .values(**{name: sa.cast(given.c[name], order.c[name].type) for name in names}, updated_at=sa.func.now()))
 
 
 def get_order(conn_or_engine: Connection | Engine, order_id: str) -> dict[str, Any] | None:

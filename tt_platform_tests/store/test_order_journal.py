@@ -106,3 +106,56 @@ def test_the_journal_and_its_guard_are_installed(engine):
         ("tt_order_event", "tt_order_event_no_truncate", ORDER_EVENT_GUARD),
         ("tt_order_event", "tt_order_event_no_update_delete", ORDER_EVENT_GUARD),
     ]
+
+
+def test_a_write_ahead_batch_that_clashes_is_refused_whole_and_names_the_clash(engine):
+    from tt_platform.store.live import LiveRecordConflict, get_orders
+
+    record_new_orders(engine, [_order("r1")])
+    with pytest.raises(LiveRecordConflict, match=r"orders already recorded: r1; an order is never recorded twice"):
+        record_new_orders(engine, [_order("r2"), _order("r1")])
+    with pytest.raises(LiveRecordConflict, match="already recorded: r1"):  # another id, the same ref
+        record_new_orders(engine, [_order("r3"), _order("r4", order_ref="r1")])
+    with pytest.raises(KeyError, match=r"episode\(s\) \['nope'\] that are not recorded"):
+        record_new_orders(engine, [_order("r5"), _order("r6", episode_id="nope")])
+    assert set(get_orders(engine, ["r1", "r2", "r3", "r4", "r5", "r6"])) == {"r1"}
+    # inside a caller's transaction the refusal undoes only the batch
+    with engine.begin() as conn:
+        record_new_orders(conn, [_order("r7")])
+        with pytest.raises(LiveRecordConflict, match="already recorded: r1"):
+            record_new_orders(conn, [_order("r8"), _order("r1")])
+        record_new_orders(conn, [_order("r9")])
+    assert set(get_orders(engine, ["r7", "r8", "r9"])) == {"r7", "r9"}
+
+
+def test_progress_updates_of_many_orders_set_each_order_its_own_fields(engine):
+    from tt_platform.store.live import get_orders
+
+    record_new_orders(engine, [_order(f"r{i}", order_type="LIMIT", limit_price=10.0 + i) for i in range(5)])
+    record_order_progress(engine, [], [
+        {"order_id": "r0", "status": "submitted", "broker_order_id": 100, "quantity": 9.0, "limit_price": None},
+        {"order_id": "r1", "status": "submitted", "broker_order_id": 101, "quantity": 8.0, "limit_price": None},
+        {"order_id": "r2", "status": "submitted", "broker_order_id": 102, "quantity": 7.0, "limit_price": 12.5},
+        {"order_id": "r3", "message": "submit failed: no answer"},
+        {"order_id": "r4", "message": "rounds to less than one lot", "status": "not_sent"},
+    ])
+    rows = get_orders(engine, [f"r{i}" for i in range(5)])
+    assert [(rows[f"r{i}"]["status"], rows[f"r{i}"]["broker_order_id"], rows[f"r{i}"]["quantity"],
+             rows[f"r{i}"]["limit_price"]) for i in range(3)] == [
+        ("submitted", "100", 9.0, None), ("submitted", "101", 8.0, None), ("submitted", "102", 7.0, 12.5)]
+    assert (rows["r3"]["status"], rows["r3"]["message"], rows["r3"]["limit_price"]) == (
+        "pending_submit", "submit failed: no answer", 13.0)
+    assert (rows["r4"]["status"], rows["r4"]["message"]) == ("not_sent", "rounds to less than one lot")
+    # every change is journaled, one row per order changed
+    assert sorted(order_journal(engine, session_id="s1").query("operation == 'UPDATE'")["order_id"]) == [
+        f"r{i}" for i in range(5)]
+    # an order named twice: both apply in turn, the later fields winning
+    record_order_progress(engine, [], [{"order_id": "r0", "status": "partially_filled", "filled_quantity": 2.0},
+                                       {"order_id": "r1", "message": "first"},
+                                       {"order_id": "r0", "status": "filled", "avg_fill_price": 11.0}])
+    rows = get_orders(engine, ["r0", "r1"])
+    assert (rows["r0"]["status"], rows["r0"]["filled_quantity"], rows["r0"]["avg_fill_price"]) == ("filled", 2.0, 11.0)
+    assert rows["r1"]["message"] == "first"
+    with pytest.raises(ValueError, match="status"):
+        record_order_progress(engine, [], [{"order_id": "r0", "status": "teleported"}, {"order_id": "r1", "status": "filled"}])
+    assert get_orders(engine, ["r1"])["r1"]["status"] == "submitted"  # nothing of the refused call
