@@ -35,6 +35,27 @@ def _as_utc_index(timestamps: Any) -> pd.DatetimeIndex:
     return index
 
 
+# Up to this many rows, one rolling pass over all columns end to end beats pandas' per-column
+# passes (the live runner's window of a few hundred bars, once per decision).
+FLAT_ROLLING_MAX_ROWS = 1024
+
+
+def rolling_std(values: np.ndarray, window: int) -> np.ndarray:
+    """[T, N] sample standard deviation (ddof 1) of each column over the ``window`` rows ending
+    at t; NaN until the window is full and wherever it holds a NaN -- pandas'
+    ``rolling(window, min_periods=window).std()`` per column. Short frames go through pandas
+    once, the columns laid end to end with ``window - 1`` NaNs between them so no window spans
+    two columns (the same values, to within an ulp, at a fraction of the cost)."""
+    rows, columns = values.shape
+    if rows > FLAT_ROLLING_MAX_ROWS or columns < 2:
+        return pd.DataFrame(values).rolling(window, min_periods=window).std(ddof=1).to_numpy()
+    gap = window - 1
+    padded = np.full((columns, rows + gap), np.nan)
+    padded[:, :rows] = values.T
+    std = pd.Series(padded.ravel()).rolling(window, min_periods=window).std(ddof=1).to_numpy()
+    return std.reshape(columns, rows + gap)[:, :rows].T
+
+
 def infer_periods_per_year(timestamps: pd.DatetimeIndex) -> float:
     """Bars per year from the median bar spacing: 252 for daily bars, 252 x bars per 6.5 h
     session for intraday bars."""
@@ -198,9 +219,7 @@ class MarketData:
         if cached is None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 log_ret = np.diff(np.log(self.close), axis=0, prepend=np.nan)
-            frame = pd.DataFrame(log_ret)
-            vol = frame.rolling(lookback, min_periods=lookback).std(ddof=1).to_numpy()
-            cached = vol * np.sqrt(self.periods_per_year)
+            cached = rolling_std(log_ret, lookback) * np.sqrt(self.periods_per_year)
             self._vol_cache[lookback] = cached
         return cached
 

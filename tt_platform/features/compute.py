@@ -33,7 +33,13 @@ def compute_features(
     compare against ``benchmark_symbol``; when it is not among the symbols they fall back to the
     equal-weight universe (logged, and recorded in ``FeatureMatrix.benchmark``).
     """
-    panel = BarPanel.from_bars(bars)
+    return compute_panel_features(BarPanel.from_bars(bars), feature_set, benchmark_symbol=benchmark_symbol)
+
+
+def compute_panel_features(
+    panel: BarPanel, feature_set: FeatureSet, *, benchmark_symbol: str | None = "SPY"
+) -> FeatureMatrix:
+    """``compute_features`` on bars already laid out as a ``BarPanel``."""
     if benchmark_symbol is not None:
         benchmark_symbol = benchmark_symbol.upper()  # canonical bars carry upper-case symbols
     benchmark = _resolve_benchmark(panel, feature_set, benchmark_symbol)

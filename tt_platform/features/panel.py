@@ -130,3 +130,30 @@ class BarPanel:
             layout=layout,
             compact=compact,
         )
+
+    @classmethod
+    def from_arrays(cls, ts_ns: np.ndarray, codes: np.ndarray, names: list[str], values: np.ndarray) -> BarPanel:
+        """The panel of bars already held as arrays and already valid (the live runner's window):
+        ``ts_ns`` UTC nanoseconds and ``codes`` (indices into ``names``, sorted) one per bar,
+        ``values`` [n, 5] in ``FIELDS`` order, one bar per (stamp, code). The same panel as
+        ``from_bars`` on those bars, without a frame to factorize and check again."""
+        times, row = np.unique(ts_ns, return_inverse=True)
+        present_codes, col = np.unique(codes, return_inverse=True)
+        n_t, n_s = len(times), len(present_codes)
+        flat = row.astype(np.int64) * n_s + col
+        present = np.zeros(n_t * n_s, dtype=bool)
+        present[flat] = True
+        if int(present.sum()) != len(flat):
+            raise BarValidationError("bars: more than one bar for a symbol at one stamp")
+        layout = Layout.from_present(present.reshape(n_t, n_s))
+        compact: dict[str, np.ndarray] = {}
+        for i, field in enumerate(FIELDS):
+            grid = np.full(n_t * n_s, np.nan)
+            grid[flat] = values[:, i]
+            compact[field] = np.asfortranarray(layout.to_compact(grid.reshape(n_t, n_s)))
+        return cls(
+            timestamps=pd.DatetimeIndex(times, dtype=pd.DatetimeTZDtype("ns", "UTC")),
+            symbols=[str(names[c]) for c in present_codes],
+            layout=layout,
+            compact=compact,
+        )

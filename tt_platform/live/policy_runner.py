@@ -3,15 +3,15 @@ computes, the observation the training env builds, the action scheme it maps act
 
 The runner keeps a rolling window of bars (enough for the feature set's warm-up, the
 observation window and the action scheme's volatility lookback). On each decision it computes
-the features over that window with ``compute_features``, aligns them with ``MarketData`` and
+the features over that window as ``compute_features`` does, aligns them with ``MarketData`` and
 builds the env's ``EpisodeState`` and ``WindowObserver`` at the last bar, with the session's
 current weights as the position row. Nothing after the decision bar exists in the window, so
 a decision cannot look ahead.
 
 The window is held as arrays sorted by (time, symbol) -- stamps, symbol codes, OHLCV -- because
 a decision is on the path from bar close to orders: a new bar set is appended and the oldest
-stamps cut off without re-sorting or re-validating what is held, and the frame ``bars`` (what
-``compute_features`` reads) is built once per change.
+stamps cut off without re-sorting or re-validating what is held, and the features' ``BarPanel``
+is laid out from the arrays directly (the frame ``bars`` is built only when asked for).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import pandas as pd
 
 from tt_platform.data.bars import BAR_COLUMNS, normalize_bars
 from tt_platform.env.market import MarketData
-from tt_platform.features.compute import compute_features
+from tt_platform.features.compute import compute_panel_features
+from tt_platform.features.panel import BarPanel
 from tt_platform.live.policy_source import VerifiedPolicy
 
 # bars kept beyond the strict minimum: z-score windows settle on more than their length
@@ -132,7 +133,9 @@ class PolicyRunner:
         absent = sorted(name for name, present in zip(self._names, held, strict=True) if not present)
         if absent:
             raise ValueError(f"no bars yet for {absent}: the warm start did not cover them")
-        matrix = compute_features(self.bars, self.policy.feature_set)
+        # the panel straight from the arrays held: they are sorted and checked already
+        panel = BarPanel.from_arrays(self._ts, self._codes, self._names, self._values)
+        matrix = compute_panel_features(panel, self.policy.feature_set)
         if list(matrix.symbols) != self.symbols:
             matrix = matrix.select_symbols(self.symbols)
         return self._aligned_market(matrix)

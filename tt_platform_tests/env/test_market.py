@@ -87,6 +87,22 @@ def test_volatility_uses_the_past_only():
     assert not np.allclose(other.annualised_volatility(10)[60:], vol[60:])
 
 
+@pytest.mark.parametrize("rows", [5, 19, 20, 119, 600, 1500])
+def test_rolling_std_equals_pandas_per_column_on_short_and_long_frames(rows):
+    from tt_platform.env.market import rolling_std
+
+    rng = np.random.default_rng(rows)
+    values = rng.normal(0.0, 1e-3, (rows, 7))
+    values[0] = np.nan  # the first return
+    values[3:6, 2] = np.nan  # a hole
+    values[:, 4] = 2e-3  # flat: zero volatility
+    got = rolling_std(values, 20)
+    expected = pd.DataFrame(values).rolling(20, min_periods=20).std(ddof=1).to_numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got, expected, rtol=1e-14, atol=0.0)
+    assert got.shape == values.shape and np.isnan(got[:19]).all()
+
+
 def test_slice_take_and_data_hash():
     market = random_market(t=60)
     part = market.slice(market.timestamps[10], market.timestamps[19])

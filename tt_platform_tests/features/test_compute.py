@@ -167,3 +167,25 @@ def test_a_rolling_window_longer_than_the_series_is_all_nan():
     assert np.isnan(ops.rolling_zscore(x, 60)).all()
     assert np.isnan(ops.rolling_mean(x, 21)).all()
     assert np.isfinite(ops.rolling_mean(x, 20)[-1]).all()
+
+
+def test_a_panel_laid_out_from_held_arrays_gives_the_same_features_as_the_frame():
+    from tt_platform.features.compute import compute_panel_features
+    from tt_platform.features.panel import FIELDS, BarPanel
+
+    bars = random_walk_bars(["AAA", "BBB", "CCC"], 120, seed=4)
+    bbb = bars.index[bars["symbol"] == "BBB"]
+    ragged = bars.drop(bbb[:30]).drop(bbb[[40, 41, 77]])  # late listing and holes
+    names = sorted(ragged["symbol"].unique())
+    ordered = ragged.sort_values(["ts", "symbol"])
+    panel = BarPanel.from_arrays(ordered["ts"].array.as_unit("ns").asi8,
+                                 ordered["symbol"].map(names.index).to_numpy(),
+                                 names, ordered[list(FIELDS)].to_numpy(dtype=np.float64))
+    expected = compute_features(ragged, full_feature_set())
+    got = compute_panel_features(panel, full_feature_set())
+    assert got.symbols == expected.symbols and got.timestamps.equals(expected.timestamps)
+    np.testing.assert_array_equal(got.raw, expected.raw)
+    np.testing.assert_array_equal(got.values, expected.values)
+    np.testing.assert_array_equal(got.mask, expected.mask)
+    with pytest.raises(BarValidationError, match="more than one bar"):
+        BarPanel.from_arrays(np.array([1, 1]), np.array([0, 0]), ["AAA"], np.ones((2, 5)))
