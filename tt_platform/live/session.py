@@ -560,14 +560,24 @@ class LiveSession:
                 self.ack_latencies_ms.append((self._acknowledged_ns - started_ns) / 1e6)
         audit = decision.audit_record(self.run_id, self.policy.version_label, self.policy.feature_set_hash)
         row = audit.as_row() | {"latency_ms": latency_ms}
-        live_store.record_decision(
-            self.store, session_id=self.session_id, step=step, audit=row,
-            actions={s: float(a) for s, a in zip(self.symbols, _per_symbol(output.action, len(self.symbols)), strict=True)},
-            target_weights={s: float(w) for s, w in zip(self.symbols, decision.gated_weights, strict=True)})
+        actions = {s: float(a) for s, a in zip(self.symbols, _per_symbol(output.action, len(self.symbols)), strict=True)}
+        weights = {s: float(w) for s, w in zip(self.symbols, decision.gated_weights, strict=True)}
+        try:
+            live_store.record_decision(self.store, session_id=self.session_id, step=step, audit=row, actions=actions,
+                                       target_weights=weights)
+        except live_store.LiveRecordConflict:
+            # the step holds another decision: an earlier one whose commit went through while its
+            # connection was cut. This one goes under the next step the store has free
+            step = live_store.next_step(self.store, self.session_id)
+            log.warning("session %s: step %d was taken already; this decision is step %d", self.session_id,
+                        self.step, step)
+            live_store.record_decision(self.store, session_id=self.session_id, step=step, audit=row, actions=actions,
+                                       target_weights=weights)
+        # the step is spent once its decision is recorded: a failure below must not reuse it
+        self.step = step + 1
+        self.decisions += 1
         equity = self.core.mark(self.portfolio, output.prices)
         self._record_mark(step, pd.Timestamp(bar_set.end), output.prices)
-        self.step += 1
-        self.decisions += 1
         info = {"step": step, "bar_time": str(bar_set.ts), "verdict": decision.verdict, "orders": len(decision.orders),
                 "sent": sent, "equity": equity, "latency_ms": latency_ms, "breaches": decision.describe_breaches()}
         self.hooks.decision(info)
