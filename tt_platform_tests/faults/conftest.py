@@ -19,6 +19,9 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.faults)
+    # the soaks measure the session's memory over a long run, as in a run worker of its own: they
+    # go first, before other tests have grown and fragmented this process's heap
+    items.sort(key=lambda item: Path(item.fspath).name != "test_soak.py")
 
 
 @pytest.fixture(scope="session")
